@@ -1,0 +1,64 @@
+//! The `/_fake/` control API (no auth): fault injection, stats, manual stepping, reset.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+use crate::errors::ApiError;
+use crate::faults::FaultConfig;
+use crate::lifecycle;
+use crate::state::App;
+
+pub fn router() -> Router<Arc<App>> {
+    Router::new()
+        .route("/faults", get(get_faults).post(set_faults))
+        .route("/stats", get(stats))
+        .route("/step", post(step))
+        .route("/reset", post(reset))
+}
+
+async fn get_faults(State(app): State<Arc<App>>) -> Json<FaultConfig> {
+    Json(app.store().faults.config.clone())
+}
+
+/// Replaces the whole fault configuration; omitted fields take their defaults.
+async fn set_faults(
+    State(app): State<Arc<App>>,
+    body: Bytes,
+) -> Result<Json<FaultConfig>, ApiError> {
+    let config: FaultConfig = if body.iter().all(u8::is_ascii_whitespace) {
+        FaultConfig::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|error| ApiError::invalid_argument(format!("Invalid fault config: {error}")))?
+    };
+    config.validate().map_err(ApiError::invalid_argument)?;
+    app.store().faults.config = config.clone();
+    tracing::info!(?config, "fault config replaced");
+    Ok(Json(config))
+}
+
+async fn stats(State(app): State<Arc<App>>) -> Json<Value> {
+    let store = app.store();
+    let total: u64 = store.requests.values().sum();
+    Json(json!({
+        "requests": store.requests,
+        "total": total,
+        "sessions": store.sessions.len(),
+    }))
+}
+
+/// Advances every session that has work by one step, now. Answers how many moved.
+async fn step(State(app): State<Arc<App>>) -> Json<Value> {
+    let stepped = lifecycle::step_all(&mut app.store());
+    Json(json!({ "stepped": stepped }))
+}
+
+async fn reset(State(app): State<Arc<App>>) -> Json<Value> {
+    app.store().reset();
+    Json(json!({}))
+}

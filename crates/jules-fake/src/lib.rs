@@ -1,0 +1,127 @@
+//! `jules-fake`: an in-memory, local implementation of Google's Jules REST API (v1alpha)
+//! for tests, benchmarks and dry runs.
+//!
+//! Sessions run on their own (one lifecycle step per [`FakeConfig::step`]), errors look
+//! like Google's, and `/_fake/` offers fault injection, stats, manual stepping and reset.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = jules_fake::FakeServer::start(jules_fake::FakeConfig::default()).await?;
+//! let base_url = format!("{}/v1alpha", server.url());
+//! # let _ = base_url; Ok(()) }
+//! ```
+
+mod api;
+mod clock;
+mod control;
+mod errors;
+mod faults;
+mod filters;
+mod ids;
+mod input;
+mod lifecycle;
+mod paging;
+mod server;
+mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::state::App;
+
+pub use crate::api::METHOD_NAMES;
+
+#[derive(Debug, Clone)]
+pub struct FakeConfig {
+    /// When set, only this `X-Goog-Api-Key` is accepted; otherwise any non-empty key is.
+    pub api_key: Option<String>,
+    /// Time between two lifecycle steps of a session; zero means only `POST /_fake/step`
+    /// (or [`FakeServer::advance`]) moves sessions.
+    pub step: Duration,
+    /// `owner/repo` entries. When set only these sources exist; otherwise every
+    /// `sources/github/OWNER/REPO` exists.
+    pub sources: Option<Vec<String>>,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            step: Duration::from_millis(200),
+            sources: None,
+        }
+    }
+}
+
+/// A running fake. Dropping it stops the server, its connections and the stepper.
+pub struct FakeServer {
+    addr: SocketAddr,
+    app: Arc<App>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl FakeServer {
+    /// Binds `127.0.0.1:0` and starts serving.
+    pub async fn start(config: FakeConfig) -> std::io::Result<FakeServer> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        Ok(Self::start_on(listener, config).await)
+    }
+
+    /// Serves on an already bound listener.
+    pub async fn start_on(listener: TcpListener, config: FakeConfig) -> FakeServer {
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let app = Arc::new(App::new(config.api_key, config.sources));
+        let router = Router::new()
+            .nest("/_fake", control::router())
+            .fallback(api::handle)
+            .with_state(app.clone());
+        let mut tasks = vec![tokio::spawn(server::serve(listener, router))];
+        if !config.step.is_zero() {
+            tasks.push(tokio::spawn(lifecycle::run_stepper(
+                app.clone(),
+                config.step,
+            )));
+        }
+        tracing::info!(%addr, "jules-fake started");
+        FakeServer { addr, app, tasks }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`, without `/v1alpha`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Requests received for one API method (e.g. `"sessions.create"`), faulted ones included.
+    pub fn request_count(&self, method: &str) -> u64 {
+        self.app.store().requests.get(method).copied().unwrap_or(0)
+    }
+
+    /// All sessions, archived ones included.
+    pub fn session_count(&self) -> usize {
+        self.app.store().sessions.len()
+    }
+
+    /// Moves every session with work one step, like `POST /_fake/step`. Returns how many moved.
+    pub fn advance(&self) -> usize {
+        lifecycle::step_all(&mut self.app.store())
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

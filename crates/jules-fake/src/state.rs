@@ -1,0 +1,423 @@
+//! The fake's memory: sessions with their activities, the source catalogue, request stats.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Mutex, MutexGuard};
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use tokio::time::Instant;
+
+use crate::clock::{format_timestamp, MonotonicClock, Timestamp};
+use crate::faults::Faults;
+use crate::lifecycle::Agent;
+
+/// Everything shared between the HTTP handlers and the background stepper.
+pub struct App {
+    pub api_key: Option<String>,
+    store: Mutex<Store>,
+}
+
+impl App {
+    pub fn new(api_key: Option<String>, configured_sources: Option<Vec<String>>) -> Self {
+        Self {
+            api_key,
+            store: Mutex::new(Store::new(SourceCatalog::new(configured_sources))),
+        }
+    }
+
+    /// The lock is never held across an await, so a poisoned lock only means a panic in
+    /// plain data code; the data is still usable.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub struct Store {
+    pub sessions: HashMap<String, Session>,
+    pub clock: MonotonicClock,
+    pub sources: SourceCatalog,
+    /// Next pull request number per `owner/repo`.
+    pub pull_request_numbers: HashMap<String, u64>,
+    /// Requests per API method name (`sessions.create`, ...).
+    pub requests: BTreeMap<&'static str, u64>,
+    pub faults: Faults,
+    /// Background ticks so far; `[fake:slow]` sessions act on every tenth.
+    pub ticks: u64,
+}
+
+impl Store {
+    fn new(sources: SourceCatalog) -> Self {
+        Self {
+            sessions: HashMap::new(),
+            clock: MonotonicClock::default(),
+            sources,
+            pull_request_numbers: HashMap::new(),
+            requests: BTreeMap::new(),
+            faults: Faults::default(),
+            ticks: 0,
+        }
+    }
+
+    /// Back to a fresh fake; only the configuration (key, fixed sources) and the clock stay.
+    pub fn reset(&mut self) {
+        self.sessions.clear();
+        self.sources.reset();
+        self.pull_request_numbers.clear();
+        self.requests.clear();
+        self.faults = Faults::default();
+        self.ticks = 0;
+    }
+
+    pub fn count_request(&mut self, method: &'static str) {
+        *self.requests.entry(method).or_default() += 1;
+    }
+}
+
+/// A GitHub repository as a Jules source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Source {
+    pub owner: String,
+    pub repo: String,
+}
+
+impl Source {
+    /// `owner/repo`
+    pub fn parse_slug(slug: &str) -> Option<Source> {
+        let (owner, repo) = slug.split_once('/')?;
+        let valid = |part: &str| {
+            !part.is_empty()
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        };
+        (valid(owner) && valid(repo)).then(|| Source {
+            owner: owner.to_string(),
+            repo: repo.to_string(),
+        })
+    }
+
+    /// `sources/github/owner/repo`
+    pub fn parse_name(name: &str) -> Option<Source> {
+        Self::parse_slug(name.strip_prefix("sources/github/")?)
+    }
+
+    pub fn slug(&self) -> String {
+        format!("{}/{}", self.owner, self.repo)
+    }
+
+    pub fn name(&self) -> String {
+        format!("sources/github/{}", self.slug())
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "name": self.name(),
+            "id": format!("github/{}", self.slug()),
+            "githubRepo": {
+                "owner": self.owner,
+                "repo": self.repo,
+                "defaultBranch": {"displayName": "main"},
+                "branches": [{"displayName": "main"}],
+            }
+        })
+    }
+}
+
+/// Which sources exist. Without a configured list every `sources/github/OWNER/REPO` exists
+/// and listing shows a demo repository plus the ones clients have used so far (a client
+/// that picks its repository from the list, as the official SDK's examples do, finds one).
+pub struct SourceCatalog {
+    configured: Option<BTreeSet<Source>>,
+    referenced: BTreeSet<Source>,
+}
+
+impl SourceCatalog {
+    pub fn new(configured: Option<Vec<String>>) -> Self {
+        let configured = configured.map(|slugs| {
+            slugs
+                .iter()
+                .filter_map(|slug| Source::parse_slug(slug.trim()))
+                .collect()
+        });
+        let mut catalog = Self {
+            configured,
+            referenced: BTreeSet::new(),
+        };
+        catalog.seed();
+        catalog
+    }
+
+    /// The repository listed by a fresh fake without `--source`.
+    pub const DEMO_SOURCE: &'static str = "octo-org/octo-repo";
+
+    pub fn reset(&mut self) {
+        self.referenced.clear();
+        self.seed();
+    }
+
+    fn seed(&mut self) {
+        if self.configured.is_none() {
+            self.referenced
+                .extend(Source::parse_slug(Self::DEMO_SOURCE));
+        }
+    }
+
+    /// Resolves a source name; using a source is what makes it show up in lists.
+    pub fn lookup(&mut self, name: &str) -> Option<Source> {
+        let source = Source::parse_name(name)?;
+        match &self.configured {
+            Some(configured) => configured.contains(&source).then_some(source),
+            None => {
+                self.referenced.insert(source.clone());
+                Some(source)
+            }
+        }
+    }
+
+    /// The sources a `name=... OR name=...` filter asks for that exist, sorted by name.
+    pub fn list_named(&mut self, names: &[String]) -> Vec<Source> {
+        let mut found: Vec<Source> = names.iter().filter_map(|name| self.lookup(name)).collect();
+        found.sort_by_key(Source::name);
+        found.dedup();
+        found
+    }
+
+    /// Sorted by name.
+    pub fn list(&self) -> Vec<Source> {
+        let sources = self.configured.as_ref().unwrap_or(&self.referenced);
+        let mut sorted: Vec<Source> = sources.iter().cloned().collect();
+        sorted.sort_by_key(Source::name);
+        sorted
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    Queued,
+    Planning,
+    AwaitingPlanApproval,
+    AwaitingUserFeedback,
+    InProgress,
+    Failed,
+    Completed,
+}
+
+impl SessionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "QUEUED",
+            Self::Planning => "PLANNING",
+            Self::AwaitingPlanApproval => "AWAITING_PLAN_APPROVAL",
+            Self::AwaitingUserFeedback => "AWAITING_USER_FEEDBACK",
+            Self::InProgress => "IN_PROGRESS",
+            Self::Failed => "FAILED",
+            Self::Completed => "COMPLETED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutomationMode {
+    Unspecified,
+    AutoCreatePr,
+}
+
+impl AutomationMode {
+    /// Enums arrive as their name or their number (proto3 JSON allows both).
+    pub fn parse(value: &Value) -> Option<Self> {
+        match value {
+            Value::String(name) if name == "AUTOMATION_MODE_UNSPECIFIED" => Some(Self::Unspecified),
+            Value::String(name) if name == "AUTO_CREATE_PR" => Some(Self::AutoCreatePr),
+            Value::Number(number) => match number.as_u64() {
+                Some(0) => Some(Self::Unspecified),
+                Some(1) => Some(Self::AutoCreatePr),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceContext {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub github_repo_context: Option<GithubRepoContext>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub working_branch: String,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub environment_variables_enabled: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GithubRepoContext {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub starting_branch: String,
+}
+
+impl SourceContext {
+    /// The branch work starts from: the requested one, else the repo's default.
+    pub fn base_branch(&self) -> &str {
+        self.github_repo_context
+            .as_ref()
+            .map(|context| context.starting_branch.as_str())
+            .filter(|branch| !branch.is_empty())
+            .unwrap_or("main")
+    }
+}
+
+/// An activity is immutable once written, so it is stored already rendered.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    pub id: String,
+    pub create_time: Timestamp,
+    pub json: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Originator {
+    User,
+    Agent,
+    System,
+}
+
+impl Originator {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::User => "user",
+            Self::Agent => "agent",
+            Self::System => "system",
+        }
+    }
+}
+
+pub struct Session {
+    pub id: String,
+    pub title: String,
+    pub prompt: String,
+    pub source_context: Option<SourceContext>,
+    pub require_plan_approval: bool,
+    pub automation_mode: AutomationMode,
+    pub state: SessionState,
+    pub create_time: Timestamp,
+    pub update_time: Timestamp,
+    pub archived: bool,
+    pub pull_request: Option<Value>,
+    pub change_set_output: Option<Value>,
+    pub activities: Vec<Activity>,
+    /// For `activitiesNotFoundMs`: how long ago the session was created.
+    pub created_at: Instant,
+    pub agent: Agent,
+}
+
+impl Session {
+    pub fn name(&self) -> String {
+        format!("sessions/{}", self.id)
+    }
+
+    pub fn source(&self) -> Option<Source> {
+        Source::parse_name(&self.source_context.as_ref()?.source)
+    }
+
+    pub fn set_state(&mut self, state: SessionState, now: Timestamp) {
+        self.state = state;
+        self.update_time = now;
+    }
+
+    /// Appends an activity carrying exactly one of the seven kinds (`kind` is its JSON key).
+    pub fn push_activity(
+        &mut self,
+        now: Timestamp,
+        originator: Originator,
+        kind: &str,
+        payload: Value,
+        artifacts: Vec<Value>,
+    ) {
+        let id = crate::ids::new_hex_id();
+        let mut json = Map::new();
+        json.insert(
+            "name".into(),
+            Value::String(format!("{}/activities/{id}", self.name())),
+        );
+        json.insert("id".into(), Value::String(id.clone()));
+        json.insert("createTime".into(), Value::String(format_timestamp(&now)));
+        json.insert(
+            "originator".into(),
+            Value::String(originator.as_str().into()),
+        );
+        json.insert(kind.into(), payload);
+        if !artifacts.is_empty() {
+            json.insert("artifacts".into(), Value::Array(artifacts));
+        }
+        self.activities.push(Activity {
+            id,
+            create_time: now,
+            json: Value::Object(json),
+        });
+        self.update_time = now;
+    }
+
+    /// The full resource, as sessions.get and sessions.list return it.
+    pub fn to_json(&self) -> Value {
+        let mut json = self.input_json();
+        json.insert("state".into(), Value::String(self.state.as_str().into()));
+        json.insert(
+            "url".into(),
+            Value::String(format!("https://jules.google.com/session/{}", self.id)),
+        );
+        json.insert(
+            "createTime".into(),
+            Value::String(format_timestamp(&self.create_time)),
+        );
+        json.insert(
+            "updateTime".into(),
+            Value::String(format_timestamp(&self.update_time)),
+        );
+        if self.archived {
+            json.insert("archived".into(), Value::Bool(true));
+        }
+        let outputs: Vec<Value> = [&self.pull_request, &self.change_set_output]
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        if !outputs.is_empty() {
+            json.insert("outputs".into(), Value::Array(outputs));
+        }
+        Value::Object(json)
+    }
+
+    /// The sparse create response: only what the client sent plus name and id.
+    pub fn created_json(&self) -> Value {
+        Value::Object(self.input_json())
+    }
+
+    fn input_json(&self) -> Map<String, Value> {
+        let mut json = Map::new();
+        json.insert("name".into(), Value::String(self.name()));
+        json.insert("id".into(), Value::String(self.id.clone()));
+        json.insert("title".into(), Value::String(self.title.clone()));
+        if let Some(context) = &self.source_context {
+            json.insert(
+                "sourceContext".into(),
+                serde_json::to_value(context).unwrap_or_default(),
+            );
+        }
+        json.insert("prompt".into(), Value::String(self.prompt.clone()));
+        if self.require_plan_approval {
+            json.insert("requirePlanApproval".into(), Value::Bool(true));
+        }
+        if self.automation_mode == AutomationMode::AutoCreatePr {
+            json.insert(
+                "automationMode".into(),
+                Value::String("AUTO_CREATE_PR".into()),
+            );
+        }
+        json
+    }
+}

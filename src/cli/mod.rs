@@ -1,0 +1,45 @@
+//! The command line: `jules-bridge <command>`.
+
+mod jules;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use jules::JulesArgs;
+
+/// Exit codes, documented in `--help`.
+pub mod exit {
+    /// A runtime failure: Jules answered with an error or could not be reached.
+    pub const FAILURE: u8 = 1;
+    /// Bad usage or configuration (also clap's own code for usage errors).
+    pub const USAGE: u8 = 2;
+    /// `activities watch`: the session FAILED.
+    pub const SESSION_FAILED: u8 = 3;
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jules-bridge",
+    version,
+    about = "Connects GitHub issues and pull requests to Google's Jules coding agent",
+    after_help = "Exit codes: 0 success, 1 failure (API error, outage), 2 usage or configuration error, 3 a watched session FAILED."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Call the Jules API directly: every method, for operators and scripts.
+    Jules(JulesArgs),
+}
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::Jules(args) => jules::run(args).await,
+    }
+}
