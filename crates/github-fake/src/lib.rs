@@ -1,0 +1,531 @@
+//! A recording, in-memory fake of the GitHub REST API subset jules-bridge uses.
+//!
+//! Start it with [`FakeGitHub::start`], point the client (`GITHUB_API_URL`, octocrab `base_uri`)
+//! at [`FakeGitHub::url`], set up the world (permissions, pull requests, files, tokens), run the
+//! code under test, then inspect what happened ([`FakeGitHub::comments`],
+//! [`FakeGitHub::reactions`], [`FakeGitHub::requests`]).
+//!
+//! Every JSON response is built from GitHub's own OpenAPI examples (see `fixtures/`), patched with
+//! the fake's state, so clients deserialize them exactly as real GitHub answers. Errors use
+//! GitHub's `{"message", "documentation_url"}` shape (422 adds `errors[]`).
+//!
+//! All paths are also served under an `/api/v3` prefix (GitHub Enterprise Server style).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+mod server;
+mod templates;
+
+/// Login a token acts as when nothing else was configured (an Actions `GITHUB_TOKEN`).
+pub const DEFAULT_TOKEN_LOGIN: &str = "github-actions[bot]";
+
+/// A running fake GitHub API. Cloning gives another handle on the same server; the server stops
+/// when the last handle is dropped.
+#[derive(Clone)]
+pub struct FakeGitHub {
+    inner: Arc<Inner>,
+    _server: Arc<ServerGuard>,
+}
+
+struct ServerGuard {
+    shutdown: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.lock().map(|mut g| g.take()).unwrap_or(None) {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) base_url: String,
+    pub(crate) state: Mutex<State>,
+}
+
+impl Inner {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A comment as stored by the fake (pre-existing or created through the API).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comment {
+    pub id: u64,
+    /// `owner/repo`
+    pub repo: String,
+    /// Issue or pull request number.
+    pub issue: u64,
+    /// Author login (`github-actions[bot]`, `<slug>[bot]`, a user...).
+    pub user: String,
+    pub body: String,
+    /// Times the comment was updated through the API.
+    pub edits: usize,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What a reaction was put on.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReactionTarget {
+    Issue { repo: String, number: u64 },
+    Comment { repo: String, id: u64 },
+}
+
+/// A reaction recorded by the fake.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reaction {
+    pub id: u64,
+    pub target: ReactionTarget,
+    /// `+1 -1 laugh confused heart hooray rocket eyes`
+    pub content: String,
+    pub user: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// One HTTP request received by the fake (including unknown routes and injected failures).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: String,
+    /// Path and query, with any `/api/v3` prefix removed (e.g. `/repos/o/r/issues/1/comments?page=2`).
+    pub path: String,
+    /// The path and query exactly as received.
+    pub raw_path: String,
+    /// `Authorization` header value, if any (e.g. `token ghs_...`, `Bearer eyJ...`).
+    pub authorization: Option<String>,
+    /// The body parsed as JSON; `Null` when empty; a JSON string when not JSON.
+    pub body: Value,
+    /// The status code the fake answered.
+    pub status: u16,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Pull {
+    pub head_ref: String,
+    pub head_repo: String,
+    pub base_ref: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Failure {
+    pub prefix: String,
+    pub status: u16,
+    pub remaining: usize,
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct InstallationToken {
+    pub installation_id: u64,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub(crate) struct AppConfig {
+    pub id: u64,
+    pub slug: String,
+    /// Whether `set_app` was called (then `iss` must equal `id`).
+    pub configured: bool,
+    pub key: Option<jsonwebtoken::DecodingKey>,
+}
+
+pub(crate) struct State {
+    pub permissions: HashMap<(String, String), String>,
+    pub pulls: HashMap<(String, u64), Pull>,
+    /// (repo, ref or None for every ref, path) -> content
+    pub files: HashMap<(String, Option<String>, String), Vec<u8>>,
+    pub default_branch: HashMap<String, String>,
+    pub comments: Vec<Comment>,
+    pub reactions: Vec<Reaction>,
+    pub labels: HashMap<(String, u64), Vec<String>>,
+    pub token_logins: HashMap<String, String>,
+    pub revoked: HashSet<String>,
+    pub installation_tokens: HashMap<String, InstallationToken>,
+    pub installations: HashMap<String, u64>,
+    pub failures: Vec<Failure>,
+    pub requests: Vec<Request>,
+    pub app: AppConfig,
+    pub token_lifetime_secs: i64,
+    pub tokens_issued: usize,
+    pub user_ids: HashMap<String, u64>,
+    pub next_id: u64,
+}
+
+impl State {
+    fn new() -> Self {
+        State {
+            permissions: HashMap::new(),
+            pulls: HashMap::new(),
+            files: HashMap::new(),
+            default_branch: HashMap::new(),
+            comments: Vec::new(),
+            reactions: Vec::new(),
+            labels: HashMap::new(),
+            token_logins: HashMap::new(),
+            revoked: HashSet::new(),
+            installation_tokens: HashMap::new(),
+            installations: HashMap::new(),
+            failures: Vec::new(),
+            requests: Vec::new(),
+            app: AppConfig {
+                id: 1,
+                slug: "jules-bridge".to_string(),
+                configured: false,
+                key: None,
+            },
+            token_lifetime_secs: 3600,
+            tokens_issued: 0,
+            user_ids: HashMap::new(),
+            next_id: 1_000_001,
+        }
+    }
+
+    pub(crate) fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// A stable numeric id per login (case-insensitive).
+    pub(crate) fn user_id(&mut self, login: &str) -> u64 {
+        let n = self.user_ids.len() as u64;
+        *self
+            .user_ids
+            .entry(login.to_ascii_lowercase())
+            .or_insert(10_000 + n)
+    }
+
+    pub(crate) fn default_branch(&self, repo: &str) -> String {
+        self.default_branch
+            .get(repo)
+            .cloned()
+            .unwrap_or_else(|| "main".to_string())
+    }
+}
+
+impl FakeGitHub {
+    /// Start the fake on `127.0.0.1:<random port>`.
+    pub async fn start() -> FakeGitHub {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let addr = listener.local_addr().expect("local addr");
+        let inner = Arc::new(Inner {
+            base_url: format!("http://{addr}"),
+            state: Mutex::new(State::new()),
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let app = server::router(inner.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await;
+        });
+        FakeGitHub {
+            inner,
+            _server: Arc::new(ServerGuard {
+                shutdown: Mutex::new(Some(tx)),
+            }),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`, what `GITHUB_API_URL` / octocrab `base_uri` gets.
+    pub fn url(&self) -> String {
+        self.inner.base_url.clone()
+    }
+
+    // ----- world setup -----
+
+    /// Give `user` a role on `repo` (`owner/repo`): `admin`, `maintain`, `write`, `triage`, `read`,
+    /// or a custom role. The legacy `permission` is derived (`maintain`->`write`, `triage`->`read`,
+    /// custom -> `read`; write a custom role as `name:base`, e.g. `deployer:write`, to choose its
+    /// base). Users never set are not collaborators (404).
+    pub fn set_permission(&self, repo: &str, user: &str, role_name: &str) {
+        self.inner.lock().permissions.insert(
+            (repo.to_string(), user.to_ascii_lowercase()),
+            role_name.to_string(),
+        );
+    }
+
+    /// Register pull request `number` on `repo`. `head_repo` differs from `repo` for forks.
+    pub fn add_pull(
+        &self,
+        repo: &str,
+        number: u64,
+        head_ref: &str,
+        head_repo: &str,
+        base_ref: &str,
+    ) {
+        self.inner.lock().pulls.insert(
+            (repo.to_string(), number),
+            Pull {
+                head_ref: head_ref.to_string(),
+                head_repo: head_repo.to_string(),
+                base_ref: base_ref.to_string(),
+            },
+        );
+    }
+
+    /// Serve `content` at `path` for every ref (unless a ref-specific file is set).
+    pub fn set_file(&self, repo: &str, path: &str, content: &str) {
+        self.inner.lock().files.insert(
+            (
+                repo.to_string(),
+                None,
+                path.trim_start_matches('/').to_string(),
+            ),
+            content.as_bytes().to_vec(),
+        );
+    }
+
+    /// Serve `content` at `path` only for `git_ref` (branch, tag or sha as given in `?ref=`; the
+    /// default branch when no `ref` is given).
+    pub fn set_file_at_ref(&self, repo: &str, git_ref: &str, path: &str, content: &str) {
+        self.inner.lock().files.insert(
+            (
+                repo.to_string(),
+                Some(git_ref.to_string()),
+                path.trim_start_matches('/').to_string(),
+            ),
+            content.as_bytes().to_vec(),
+        );
+    }
+
+    /// Remove a file set with [`set_file`](Self::set_file) or [`set_file_at_ref`](Self::set_file_at_ref) (all refs).
+    pub fn remove_file(&self, repo: &str, path: &str) {
+        let path = path.trim_start_matches('/');
+        self.inner
+            .lock()
+            .files
+            .retain(|(r, _, p), _| !(r == repo && p == path));
+    }
+
+    /// Default branch reported by `GET /repos/{o}/{r}` (default `main`).
+    pub fn set_default_branch(&self, repo: &str, branch: &str) {
+        self.inner
+            .lock()
+            .default_branch
+            .insert(repo.to_string(), branch.to_string());
+    }
+
+    /// Add a pre-existing comment; returns its id.
+    pub fn add_comment(&self, repo: &str, issue: u64, user: &str, body: &str) -> u64 {
+        let mut st = self.inner.lock();
+        let id = st.next_id();
+        let now = Utc::now();
+        st.comments.push(Comment {
+            id,
+            repo: repo.to_string(),
+            issue,
+            user: user.to_string(),
+            body: body.to_string(),
+            edits: 0,
+            created_at: now,
+            updated_at: now,
+        });
+        id
+    }
+
+    /// Add a pre-existing comment with a given id (the comment a webhook payload is about),
+    /// replacing any comment with that id.
+    pub fn add_comment_with_id(&self, repo: &str, issue: u64, id: u64, user: &str, body: &str) {
+        let mut st = self.inner.lock();
+        st.comments.retain(|comment| comment.id != id);
+        let now = Utc::now();
+        st.comments.push(Comment {
+            id,
+            repo: repo.to_string(),
+            issue,
+            user: user.to_string(),
+            body: body.to_string(),
+            edits: 0,
+            created_at: now,
+            updated_at: now,
+        });
+    }
+
+    /// Who a bearer token acts as (default [`DEFAULT_TOKEN_LOGIN`], type Bot). Logins ending in
+    /// `[bot]` are Bots, others Users.
+    pub fn set_token_login(&self, token: &str, login: &str) {
+        self.inner
+            .lock()
+            .token_logins
+            .insert(token.to_string(), login.to_string());
+    }
+
+    /// From now on `token` answers 401 `Bad credentials`.
+    pub fn revoke_token(&self, token: &str) {
+        self.inner.lock().revoked.insert(token.to_string());
+    }
+
+    /// Configure the GitHub App: id (checked against the JWT `iss`), slug (installation tokens act
+    /// as `<slug>[bot]`, default slug `jules-bridge`) and optionally the public key (PEM, PKCS#1
+    /// or SPKI) used to verify the RS256 JWT signature. Panics on an invalid PEM.
+    pub fn set_app(&self, app_id: u64, slug: &str, public_key_pem: Option<&str>) {
+        let key = public_key_pem.map(|pem| {
+            jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes())
+                .expect("set_app: invalid RSA public key PEM")
+        });
+        let mut st = self.inner.lock();
+        st.app = AppConfig {
+            id: app_id,
+            slug: slug.to_string(),
+            configured: true,
+            key,
+        };
+    }
+
+    /// Lifetime of installation tokens issued from now on (default 3600 s). A short or negative
+    /// lifetime makes clients refresh (octocrab refreshes tokens expiring within 30 s).
+    pub fn set_token_lifetime(&self, secs: i64) {
+        self.inner.lock().token_lifetime_secs = secs;
+    }
+
+    /// Installation id reported by `GET /repos/{o}/{r}/installation` (default 1).
+    pub fn set_installation(&self, repo: &str, installation_id: u64) {
+        self.inner
+            .lock()
+            .installations
+            .insert(repo.to_string(), installation_id);
+    }
+
+    /// Number of installation tokens issued so far.
+    pub fn tokens_issued(&self) -> usize {
+        self.inner.lock().tokens_issued
+    }
+
+    /// The installation tokens issued so far (in no particular order).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        self.inner
+            .lock()
+            .installation_tokens
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// The installation id an issued installation token belongs to, and whether it is expired.
+    pub fn token_installation(&self, token: &str) -> Option<(u64, bool)> {
+        self.inner
+            .lock()
+            .installation_tokens
+            .get(token)
+            .map(|t| (t.installation_id, t.expires_at <= Utc::now()))
+    }
+
+    // ----- failure injection -----
+
+    /// The next `count` requests whose `"METHOD /path?query"` (without `/api/v3`) starts with
+    /// `prefix` answer `status` with a GitHub error body. A `prefix` starting with `/` matches any
+    /// method. Default messages: 401 `Bad credentials`, 403 `Resource not accessible by
+    /// integration`, 404 `Not Found`, 422 `Validation Failed`, 429 `API rate limit exceeded...`,
+    /// 5xx `Server Error`. When the message contains "rate limit" the answer carries
+    /// `retry-after: 1` and `x-ratelimit-*` headers.
+    pub fn fail_next(&self, prefix: &str, status: u16, count: usize) {
+        self.push_failure(prefix, status, count, None);
+    }
+
+    /// Like [`fail_next`](Self::fail_next) with an explicit `message`.
+    pub fn fail_next_with(&self, prefix: &str, status: u16, count: usize, message: &str) {
+        self.push_failure(prefix, status, count, Some(message.to_string()));
+    }
+
+    /// The next `count` matching requests answer GitHub's 403 secondary rate limit (with
+    /// `retry-after: 1`).
+    pub fn fail_next_secondary_rate_limit(&self, prefix: &str, count: usize) {
+        self.push_failure(
+            prefix,
+            403,
+            count,
+            Some(
+                "You have exceeded a secondary rate limit. Please wait a few minutes before you \
+                 try again. If you reach out to GitHub Support for help, please include the \
+                 request ID 0000:0000:0000000:0000000:00000000."
+                    .to_string(),
+            ),
+        );
+    }
+
+    fn push_failure(&self, prefix: &str, status: u16, count: usize, message: Option<String>) {
+        if count == 0 {
+            return;
+        }
+        self.inner.lock().failures.push(Failure {
+            prefix: prefix.to_string(),
+            status,
+            remaining: count,
+            message,
+        });
+    }
+
+    // ----- what happened -----
+
+    /// Current comments on `repo#issue`, in creation order.
+    pub fn comments(&self, repo: &str, issue: u64) -> Vec<Comment> {
+        self.inner
+            .lock()
+            .comments
+            .iter()
+            .filter(|c| c.repo == repo && c.issue == issue)
+            .cloned()
+            .collect()
+    }
+
+    /// Every comment on every issue, in creation order.
+    pub fn all_comments(&self) -> Vec<Comment> {
+        self.inner.lock().comments.clone()
+    }
+
+    /// A comment by id.
+    pub fn comment(&self, id: u64) -> Option<Comment> {
+        self.inner
+            .lock()
+            .comments
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+    }
+
+    /// Every reaction, in creation order.
+    pub fn reactions(&self) -> Vec<Reaction> {
+        self.inner.lock().reactions.clone()
+    }
+
+    /// Labels currently on `repo#issue`.
+    pub fn labels(&self, repo: &str, issue: u64) -> Vec<String> {
+        self.inner
+            .lock()
+            .labels
+            .get(&(repo.to_string(), issue))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Every request received, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.inner.lock().requests.clone()
+    }
+
+    /// Forget recorded requests (state is kept).
+    pub fn clear_requests(&self) {
+        self.inner.lock().requests.clear();
+    }
+
+    /// Number of requests with `method` (case-insensitive) whose path (without `/api/v3`, with
+    /// query) starts with `path_prefix`.
+    pub fn count(&self, method: &str, path_prefix: &str) -> usize {
+        self.inner
+            .lock()
+            .requests
+            .iter()
+            .filter(|r| r.method.eq_ignore_ascii_case(method) && r.path.starts_with(path_prefix))
+            .count()
+    }
+}

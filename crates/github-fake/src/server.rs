@@ -1,0 +1,1239 @@
+//! HTTP side: one fallback handler that records the request, applies injected failures, checks
+//! auth and dispatches on `(method, path segments)`.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::Router;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::{json, Value};
+
+use crate::templates::{self as t, rewrite, set};
+use crate::{Comment, Inner, InstallationToken, Reaction, ReactionTarget, Request, State};
+
+const DOCS: &str = "https://docs.github.com/rest";
+const REACTIONS: [&str; 8] = [
+    "+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes",
+];
+const MAX_BODY_CHARS: usize = 65536;
+
+pub(crate) fn router(inner: Arc<Inner>) -> Router {
+    Router::new().fallback(handle).with_state(inner)
+}
+
+/// A response under construction: status, JSON body, extra headers.
+struct Reply {
+    status: u16,
+    body: Option<Value>,
+    headers: Vec<(&'static str, String)>,
+}
+
+impl Reply {
+    fn json(status: u16, body: Value) -> Reply {
+        Reply {
+            status,
+            body: Some(body),
+            headers: Vec::new(),
+        }
+    }
+
+    fn empty(status: u16) -> Reply {
+        Reply {
+            status,
+            body: None,
+            headers: Vec::new(),
+        }
+    }
+
+    fn error(status: u16, message: &str) -> Reply {
+        Reply::json(
+            status,
+            json!({"message": message, "documentation_url": DOCS}),
+        )
+    }
+
+    fn not_found() -> Reply {
+        Reply::error(404, "Not Found")
+    }
+
+    fn validation(resource: &str, field: &str, code: &str, message: &str) -> Reply {
+        Reply::json(
+            422,
+            json!({
+                "message": "Validation Failed",
+                "errors": [{"resource": resource, "field": field, "code": code, "message": message}],
+                "documentation_url": DOCS,
+            }),
+        )
+    }
+
+    fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+        self.headers.push((name, value.into()));
+        self
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+            {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (
+                percent_decode(&k.replace('+', " ")),
+                percent_decode(&v.replace('+', " ")),
+            )
+        })
+        .collect()
+}
+
+async fn handle(
+    axum::extract::State(inner): axum::extract::State<Arc<Inner>>,
+    req: axum::extract::Request,
+) -> Response {
+    let method = req.method().as_str().to_ascii_uppercase();
+    let raw_path = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let headers = req.headers().clone();
+    let bytes = axum::body::to_bytes(req.into_body(), 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    let body: Value = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+    };
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+
+    let (path_only, query) = raw_path.split_once('?').unwrap_or((&raw_path, ""));
+    let (prefix, norm_path) = match path_only.strip_prefix("/api/v3") {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => ("/api/v3", rest),
+        _ => ("", path_only),
+    };
+    let norm_path = if norm_path.is_empty() { "/" } else { norm_path };
+    let path = if query.is_empty() {
+        norm_path.to_string()
+    } else {
+        format!("{norm_path}?{query}")
+    };
+
+    let ctx = Ctx {
+        base: inner.base_url.clone(),
+        prefix: prefix.to_string(),
+        norm_path: norm_path.to_string(),
+        query: parse_query(query),
+        authorization: authorization.clone(),
+        body: body.clone(),
+    };
+
+    let reply = {
+        let mut st = inner.lock();
+        let reply = match take_failure(&mut st, &method, &path) {
+            Some(r) => r,
+            None => route(&mut st, &ctx, &method),
+        };
+        tracing::debug!(%method, %raw_path, status = reply.status, "github-fake");
+        st.requests.push(Request {
+            method: method.clone(),
+            path,
+            raw_path,
+            authorization,
+            body,
+            status: reply.status,
+        });
+        reply
+    };
+    into_response(reply)
+}
+
+fn into_response(reply: Reply) -> Response {
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    let h: &mut HeaderMap = builder.headers_mut().expect("fresh builder");
+    h.insert(
+        "x-github-media-type",
+        HeaderValue::from_static("github.v3; format=json"),
+    );
+    h.insert(
+        "x-github-api-version-selected",
+        HeaderValue::from_static("2022-11-28"),
+    );
+    h.insert(
+        "x-github-request-id",
+        HeaderValue::from_static("0000:0000:0000000:0000000:00000000"),
+    );
+    let mut rate_headers_set = false;
+    for (name, value) in &reply.headers {
+        if name.starts_with("x-ratelimit") {
+            rate_headers_set = true;
+        }
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(*name, v);
+        }
+    }
+    if !rate_headers_set {
+        let reset = (Utc::now().timestamp() + 3600).to_string();
+        h.insert("x-ratelimit-limit", HeaderValue::from_static("5000"));
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("4999"));
+        h.insert("x-ratelimit-used", HeaderValue::from_static("1"));
+        h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+        if let Ok(v) = HeaderValue::from_str(&reset) {
+            h.insert("x-ratelimit-reset", v);
+        }
+    }
+    match reply.body {
+        Some(v) => builder
+            .header("content-type", "application/json; charset=utf-8")
+            .body(Body::from(v.to_string())),
+        None => builder.body(Body::empty()),
+    }
+    .expect("valid response")
+}
+
+fn take_failure(st: &mut State, method: &str, path: &str) -> Option<Reply> {
+    let key = format!("{method} {path}");
+    let idx = st.failures.iter().position(|f| {
+        f.remaining > 0
+            && if f.prefix.starts_with('/') {
+                path.starts_with(&f.prefix)
+            } else {
+                key.starts_with(&f.prefix)
+            }
+    })?;
+    let f = &mut st.failures[idx];
+    f.remaining -= 1;
+    let (status, message) = (f.status, f.message.clone());
+    if f.remaining == 0 {
+        st.failures.remove(idx);
+    }
+    let message = message.unwrap_or_else(|| {
+        match status {
+            400 => "Problems parsing JSON",
+            401 => "Bad credentials",
+            403 => "Resource not accessible by integration",
+            404 => "Not Found",
+            409 => "Conflict",
+            410 => "Gone",
+            422 => "Validation Failed",
+            429 => "API rate limit exceeded for installation ID 1. If you reach out to GitHub Support for help, please include the request ID 0000:0000:0000000:0000000:00000000.",
+            500..=599 => "Server Error",
+            _ => "Error",
+        }
+        .to_string()
+    });
+    let mut reply = if status == 422 {
+        Reply::json(
+            422,
+            json!({
+                "message": message,
+                "errors": [{"resource": "Issue", "code": "custom", "message": "injected failure"}],
+                "documentation_url": DOCS,
+            }),
+        )
+    } else {
+        Reply::error(status, &message)
+    };
+    if message.to_ascii_lowercase().contains("rate limit") {
+        reply = reply.header("retry-after", "1");
+        if !message.to_ascii_lowercase().contains("secondary") {
+            reply = reply
+                .header("x-ratelimit-limit", "5000")
+                .header("x-ratelimit-remaining", "0")
+                .header("x-ratelimit-used", "5000")
+                .header("x-ratelimit-resource", "core")
+                .header(
+                    "x-ratelimit-reset",
+                    (Utc::now().timestamp() + 1).to_string(),
+                );
+        }
+    }
+    Some(reply)
+}
+
+struct Ctx {
+    base: String,
+    prefix: String,
+    norm_path: String,
+    query: Vec<(String, String)>,
+    authorization: Option<String>,
+    body: Value,
+}
+
+impl Ctx {
+    fn q(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `(scheme, credential)` from the Authorization header.
+    fn credential(&self) -> Option<(&str, &str)> {
+        let h = self.authorization.as_deref()?.trim();
+        let (scheme, cred) = h.split_once(' ')?;
+        let cred = cred.trim();
+        if cred.is_empty() {
+            return None;
+        }
+        Some((scheme, cred))
+    }
+}
+
+/// Who the request acts as.
+struct Actor {
+    login: String,
+    is_bot: bool,
+}
+
+fn looks_like_jwt(s: &str) -> bool {
+    s.split('.').count() == 3 && s.starts_with("eyJ")
+}
+
+/// Token auth for the non-App endpoints.
+fn token_actor(st: &State, ctx: &Ctx) -> Result<Actor, Reply> {
+    let Some((scheme, token)) = ctx.credential() else {
+        return Err(Reply::error(401, "Requires authentication"));
+    };
+    if !scheme.eq_ignore_ascii_case("token") && !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(Reply::error(401, "Bad credentials"));
+    }
+    if st.revoked.contains(token) {
+        return Err(Reply::error(401, "Bad credentials"));
+    }
+    if let Some(it) = st.installation_tokens.get(token) {
+        if it.expires_at <= Utc::now() {
+            return Err(Reply::error(401, "Bad credentials"));
+        }
+        return Ok(Actor {
+            login: format!("{}[bot]", st.app.slug),
+            is_bot: true,
+        });
+    }
+    if let Some(login) = st.token_logins.get(token) {
+        return Ok(Actor {
+            is_bot: login.ends_with("[bot]"),
+            login: login.clone(),
+        });
+    }
+    if looks_like_jwt(token) {
+        // An App JWT only works on the /app endpoints.
+        return Err(Reply::error(403, "Resource not accessible by integration"));
+    }
+    Ok(Actor {
+        login: crate::DEFAULT_TOKEN_LOGIN.to_string(),
+        is_bot: true,
+    })
+}
+
+/// App JWT auth for `/app...` and `/repos/{o}/{r}/installation`.
+fn check_jwt(st: &State, ctx: &Ctx) -> Result<(), Reply> {
+    let bad = || Reply::error(401, "A JSON web token could not be decoded");
+    let Some((scheme, jwt)) = ctx.credential() else {
+        return Err(Reply::error(401, "Requires authentication"));
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(bad());
+    }
+    let iss_ok = |claims: &Value| -> bool {
+        match &claims["iss"] {
+            Value::Number(n) => !st.app.configured || n.as_u64() == Some(st.app.id),
+            Value::String(s) => !st.app.configured || s.trim() == st.app.id.to_string(),
+            _ => false,
+        }
+    };
+    if let Some(key) = &st.app.key {
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        v.leeway = 0;
+        v.validate_aud = false;
+        v.set_required_spec_claims(&["exp"]);
+        let data = jsonwebtoken::decode::<Value>(jwt, key, &v).map_err(|_| bad())?;
+        if !iss_ok(&data.claims) {
+            return Err(bad());
+        }
+        return Ok(());
+    }
+    // No key configured: structure and claims only.
+    use base64::Engine;
+    let parts: Vec<&str> = jwt.split('.').collect();
+    if parts.len() != 3 {
+        return Err(bad());
+    }
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(parts[1].trim_end_matches('='))
+        .map_err(|_| bad())?;
+    let claims: Value = serde_json::from_slice(&payload).map_err(|_| bad())?;
+    if !iss_ok(&claims) {
+        return Err(bad());
+    }
+    if let Some(exp) = claims["exp"].as_i64() {
+        if exp <= Utc::now().timestamp() {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
+    let segs: Vec<String> = ctx
+        .norm_path
+        .trim_start_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
+    let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
+    let num = |s: &str| s.parse::<u64>().ok();
+
+    // App endpoints (JWT).
+    match (method, segs.as_slice()) {
+        ("GET", ["app"]) => {
+            return check_jwt(st, ctx).map_or_else(|e| e, |()| app_get(st, ctx));
+        }
+        ("POST", ["app", "installations", id, "access_tokens"]) => {
+            return match (check_jwt(st, ctx), num(id)) {
+                (Err(e), _) => e,
+                (Ok(()), None) => Reply::not_found(),
+                (Ok(()), Some(id)) => create_installation_token(st, ctx, id),
+            };
+        }
+        ("GET", ["repos", o, r, "installation"]) => {
+            let repo = format!("{o}/{r}");
+            return check_jwt(st, ctx).map_or_else(|e| e, |()| repo_installation(st, ctx, &repo));
+        }
+        _ => {}
+    }
+
+    let known = matches!(
+        (method, segs.as_slice()),
+        ("GET", ["repos", _, _])
+            | ("GET", ["repos", _, _, "collaborators", _, "permission"])
+            | ("GET" | "POST", ["repos", _, _, "issues", _, "comments"])
+            | (
+                "GET" | "PATCH" | "POST" | "DELETE",
+                ["repos", _, _, "issues", "comments", _]
+            )
+            | ("POST", ["repos", _, _, "issues", _, "reactions"])
+            | (
+                "POST",
+                ["repos", _, _, "issues", "comments", _, "reactions"]
+            )
+            | ("GET", ["repos", _, _, "contents", ..])
+            | ("GET", ["repos", _, _, "pulls", _])
+            | ("POST", ["repos", _, _, "issues", _, "labels"])
+            | ("DELETE", ["repos", _, _, "issues", _, "labels", _])
+    );
+    if !known {
+        return Reply::not_found();
+    }
+    let actor = match token_actor(st, ctx) {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+
+    match (method, segs.as_slice()) {
+        ("GET", ["repos", o, r]) => repo_get(st, ctx, o, r),
+        ("GET", ["repos", o, r, "collaborators", user, "permission"]) => {
+            collaborator_permission(st, ctx, &format!("{o}/{r}"), user)
+        }
+        ("GET" | "PATCH" | "POST" | "DELETE", ["repos", o, r, "issues", "comments", id]) => {
+            let Some(id) = num(id) else {
+                return Reply::not_found();
+            };
+            let repo = format!("{o}/{r}");
+            match method {
+                "GET" => get_comment(st, ctx, &repo, id),
+                "DELETE" => delete_comment(st, &repo, id),
+                _ => update_comment(st, ctx, &repo, id),
+            }
+        }
+        ("POST", ["repos", o, r, "issues", "comments", id, "reactions"]) => {
+            let Some(id) = num(id) else {
+                return Reply::not_found();
+            };
+            let repo = format!("{o}/{r}");
+            if !st.comments.iter().any(|c| c.id == id && c.repo == repo) {
+                return Reply::not_found();
+            }
+            create_reaction(st, ctx, &actor, ReactionTarget::Comment { repo, id })
+        }
+        (_, ["repos", o, r, "issues", n, rest @ ..]) => {
+            let Some(n) = num(n) else {
+                return Reply::not_found();
+            };
+            let repo = format!("{o}/{r}");
+            match (method, rest) {
+                ("POST", ["comments"]) => create_comment(st, ctx, &actor, &repo, n),
+                ("GET", ["comments"]) => list_comments(st, ctx, &repo, n),
+                ("POST", ["reactions"]) => {
+                    create_reaction(st, ctx, &actor, ReactionTarget::Issue { repo, number: n })
+                }
+                ("POST", ["labels"]) => add_labels(st, ctx, &repo, n),
+                ("DELETE", ["labels", name]) => remove_label(st, ctx, &repo, n, name),
+                _ => Reply::not_found(),
+            }
+        }
+        ("GET", ["repos", o, r, "contents", path @ ..]) => {
+            get_content(st, ctx, &format!("{o}/{r}"), &path.join("/"))
+        }
+        ("GET", ["repos", o, r, "pulls", n]) => match num(n) {
+            Some(n) => get_pull(st, ctx, &format!("{o}/{r}"), n),
+            None => Reply::not_found(),
+        },
+        _ => Reply::not_found(),
+    }
+}
+
+// ----- repositories -----
+
+fn repo_json(st: &mut State, ctx: &Ctx, full: &str) -> Value {
+    let (owner, name) = full.split_once('/').unwrap_or((full, full));
+    let mut v = t::REPO.clone();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("parent");
+        o.remove("source");
+        o.remove("organization");
+        o.insert("template_repository".into(), Value::Null);
+    }
+    rewrite(
+        &mut v,
+        &[
+            ("octocat/Hello-World", full),
+            ("https://api.github.com", &ctx.base),
+        ],
+    );
+    let owner_id = st.user_id(owner);
+    set(&mut v, "owner", t::user(&ctx.base, owner, owner_id, false));
+    set(&mut v, "name", name);
+    set(&mut v, "full_name", full);
+    set(&mut v, "id", repo_id(full));
+    set(
+        &mut v,
+        "node_id",
+        t::b64(&format!("010:Repository{}", repo_id(full))),
+    );
+    set(&mut v, "fork", false);
+    set(&mut v, "html_url", format!("https://github.com/{full}"));
+    set(&mut v, "url", format!("{}/repos/{full}", ctx.base));
+    set(&mut v, "default_branch", st.default_branch(full));
+    v
+}
+
+fn repo_id(full: &str) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    full.to_ascii_lowercase().hash(&mut h);
+    100_000_000 + h.finish() % 900_000_000
+}
+
+fn repo_get(st: &mut State, ctx: &Ctx, o: &str, r: &str) -> Reply {
+    let full = format!("{o}/{r}");
+    Reply::json(200, repo_json(st, ctx, &full))
+}
+
+fn collaborator_permission(st: &mut State, ctx: &Ctx, repo: &str, user: &str) -> Reply {
+    let Some(role) = st
+        .permissions
+        .get(&(repo.to_string(), user.to_ascii_lowercase()))
+        .cloned()
+    else {
+        return Reply::error(404, "Not Found");
+    };
+    let (role_name, permission) = legacy_permission(&role);
+    let mut v = t::COLLABORATOR_PERMISSION.clone();
+    let id = st.user_id(user);
+    let mut u = t::user(&ctx.base, user, id, user.ends_with("[bot]"));
+    let admin = permission == "admin";
+    let push = admin || permission == "write";
+    set(
+        &mut u,
+        "permissions",
+        json!({
+            "admin": admin,
+            "maintain": admin || role_name == "maintain",
+            "push": push,
+            "triage": push || role_name == "triage",
+            "pull": permission != "none",
+        }),
+    );
+    set(&mut u, "role_name", role_name.clone());
+    set(&mut v, "user", u);
+    set(&mut v, "permission", permission);
+    set(&mut v, "role_name", role_name);
+    Reply::json(200, v)
+}
+
+/// `(role_name, legacy permission)`.
+fn legacy_permission(role: &str) -> (String, String) {
+    if let Some((name, base)) = role.split_once(':') {
+        let (_, legacy) = legacy_permission(base);
+        return (name.to_string(), legacy);
+    }
+    let legacy = match role {
+        "admin" => "admin",
+        "maintain" | "write" => "write",
+        "triage" | "read" => "read",
+        "none" => "none",
+        _ => "read",
+    };
+    (role.to_string(), legacy.to_string())
+}
+
+// ----- comments -----
+
+fn author_association(st: &State, repo: &str, login: &str) -> &'static str {
+    let owner = repo.split('/').next().unwrap_or("");
+    if owner.eq_ignore_ascii_case(login) {
+        "OWNER"
+    } else if st
+        .permissions
+        .contains_key(&(repo.to_string(), login.to_ascii_lowercase()))
+    {
+        "COLLABORATOR"
+    } else {
+        "NONE"
+    }
+}
+
+fn comment_json(st: &mut State, ctx: &Ctx, c: &Comment, template: &Value) -> Value {
+    let mut v = template.clone();
+    let repo = c.repo.as_str();
+    let kind = if st.pulls.contains_key(&(c.repo.clone(), c.issue)) {
+        "pull"
+    } else {
+        "issues"
+    };
+    set(&mut v, "id", c.id);
+    set(
+        &mut v,
+        "node_id",
+        format!("IC_{}", t::b64(&format!("IssueComment{}", c.id))),
+    );
+    set(
+        &mut v,
+        "url",
+        format!("{}/repos/{repo}/issues/comments/{}", ctx.base, c.id),
+    );
+    set(
+        &mut v,
+        "html_url",
+        format!(
+            "https://github.com/{repo}/{kind}/{}#issuecomment-{}",
+            c.issue, c.id
+        ),
+    );
+    set(
+        &mut v,
+        "issue_url",
+        format!("{}/repos/{repo}/issues/{}", ctx.base, c.issue),
+    );
+    set(&mut v, "body", c.body.clone());
+    let uid = st.user_id(&c.user);
+    set(
+        &mut v,
+        "user",
+        t::user(&ctx.base, &c.user, uid, c.user.ends_with("[bot]")),
+    );
+    set(&mut v, "created_at", ts(c.created_at));
+    set(&mut v, "updated_at", ts(c.updated_at));
+    set(
+        &mut v,
+        "author_association",
+        author_association(st, repo, &c.user),
+    );
+    set(&mut v, "performed_via_github_app", Value::Null);
+    // Reaction rollup, as the live API sends it (see the recorded triagebot traffic).
+    let mut rollup = serde_json::Map::new();
+    let target = ReactionTarget::Comment {
+        repo: c.repo.clone(),
+        id: c.id,
+    };
+    let mine: Vec<&Reaction> = st.reactions.iter().filter(|r| r.target == target).collect();
+    rollup.insert(
+        "url".into(),
+        format!(
+            "{}/repos/{repo}/issues/comments/{}/reactions",
+            ctx.base, c.id
+        )
+        .into(),
+    );
+    rollup.insert("total_count".into(), mine.len().into());
+    for content in REACTIONS {
+        let n = mine.iter().filter(|r| r.content == content).count();
+        rollup.insert(content.into(), n.into());
+    }
+    set(&mut v, "reactions", Value::Object(rollup));
+    v
+}
+
+fn body_field(ctx: &Ctx) -> Result<String, Reply> {
+    match ctx.body.get("body") {
+        Some(Value::String(s)) => {
+            if s.chars().count() > MAX_BODY_CHARS {
+                Err(Reply::validation(
+                    "IssueComment",
+                    "data",
+                    "unprocessable",
+                    "Body is too long (maximum is 65536 characters)",
+                ))
+            } else {
+                Ok(s.clone())
+            }
+        }
+        _ => Err(Reply::json(
+            422,
+            json!({
+                "message": "Invalid request.\n\n\"body\" wasn't supplied.",
+                "documentation_url": DOCS,
+            }),
+        )),
+    }
+}
+
+fn create_comment(st: &mut State, ctx: &Ctx, actor: &Actor, repo: &str, issue: u64) -> Reply {
+    let body = match body_field(ctx) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let id = st.next_id();
+    let now = Utc::now();
+    let c = Comment {
+        id,
+        repo: repo.to_string(),
+        issue,
+        user: actor.login.clone(),
+        body,
+        edits: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    st.comments.push(c.clone());
+    let v = comment_json(st, ctx, &c, &t::COMMENT_CREATED);
+    Reply::json(201, v).header(
+        "location",
+        format!("{}/repos/{repo}/issues/comments/{id}", ctx.base),
+    )
+}
+
+fn find_comment(st: &State, repo: &str, id: u64) -> Option<usize> {
+    st.comments
+        .iter()
+        .position(|c| c.id == id && c.repo.eq_ignore_ascii_case(repo))
+}
+
+fn get_comment(st: &mut State, ctx: &Ctx, repo: &str, id: u64) -> Reply {
+    let Some(i) = find_comment(st, repo, id) else {
+        return Reply::not_found();
+    };
+    let c = st.comments[i].clone();
+    let template = t::first(&t::COMMENTS_LIST);
+    Reply::json(200, comment_json(st, ctx, &c, &template))
+}
+
+fn update_comment(st: &mut State, ctx: &Ctx, repo: &str, id: u64) -> Reply {
+    let Some(i) = find_comment(st, repo, id) else {
+        return Reply::not_found();
+    };
+    let body = match body_field(ctx) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let c = &mut st.comments[i];
+    c.body = body;
+    c.edits += 1;
+    c.updated_at = Utc::now();
+    let c = c.clone();
+    Reply::json(200, comment_json(st, ctx, &c, &t::COMMENT_UPDATED))
+}
+
+fn delete_comment(st: &mut State, repo: &str, id: u64) -> Reply {
+    let Some(i) = find_comment(st, repo, id) else {
+        return Reply::not_found();
+    };
+    st.comments.remove(i);
+    Reply::empty(204)
+}
+
+fn list_comments(st: &mut State, ctx: &Ctx, repo: &str, issue: u64) -> Reply {
+    let per_page = ctx
+        .q("per_page")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(30)
+        .clamp(1, 100);
+    let page = ctx
+        .q("page")
+        .and_then(|s| s.parse::<usize>().ok())
+        .unwrap_or(1)
+        .max(1);
+    let all: Vec<Comment> = st
+        .comments
+        .iter()
+        .filter(|c| c.repo.eq_ignore_ascii_case(repo) && c.issue == issue)
+        .cloned()
+        .collect();
+    let last = all.len().div_ceil(per_page).max(1);
+    let template = t::first(&t::COMMENTS_LIST);
+    let items: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|c| comment_json(st, ctx, c, &template))
+        .collect();
+    let mut reply = Reply::json(200, Value::Array(items));
+    let link_for = |p: usize| {
+        let mut q: Vec<String> = ctx
+            .query
+            .iter()
+            .filter(|(k, _)| k != "page")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        q.push(format!("page={p}"));
+        format!(
+            "<{}{}{}?{}>",
+            ctx.base,
+            ctx.prefix,
+            ctx.norm_path,
+            q.join("&")
+        )
+    };
+    let mut links = Vec::new();
+    if page > 1 {
+        links.push(format!("{}; rel=\"prev\"", link_for((page - 1).min(last))));
+    }
+    if page < last {
+        links.push(format!("{}; rel=\"next\"", link_for(page + 1)));
+        links.push(format!("{}; rel=\"last\"", link_for(last)));
+    }
+    if page > 1 {
+        links.push(format!("{}; rel=\"first\"", link_for(1)));
+    }
+    if !links.is_empty() {
+        reply = reply.header("link", links.join(", "));
+    }
+    reply
+}
+
+// ----- reactions -----
+
+fn create_reaction(st: &mut State, ctx: &Ctx, actor: &Actor, target: ReactionTarget) -> Reply {
+    let content = ctx
+        .body
+        .get("content")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !REACTIONS.contains(&content) {
+        return Reply::validation(
+            "Reaction",
+            "content",
+            "invalid",
+            "content is not included in the list",
+        );
+    }
+    let is_comment = matches!(target, ReactionTarget::Comment { .. });
+    let existing = st
+        .reactions
+        .iter()
+        .find(|r| r.target == target && r.content == content && r.user == actor.login)
+        .cloned();
+    let (status, reaction, template) = match existing {
+        Some(r) => (
+            200,
+            r,
+            if is_comment {
+                &t::REACTION_COMMENT_EXISTS
+            } else {
+                &t::REACTION_ISSUE_EXISTS
+            },
+        ),
+        None => {
+            let r = Reaction {
+                id: st.next_id(),
+                target,
+                content: content.to_string(),
+                user: actor.login.clone(),
+                created_at: Utc::now(),
+            };
+            st.reactions.push(r.clone());
+            (
+                201,
+                r,
+                if is_comment {
+                    &t::REACTION_COMMENT_CREATED
+                } else {
+                    &t::REACTION_ISSUE_CREATED
+                },
+            )
+        }
+    };
+    let mut v = (*template).clone();
+    set(&mut v, "id", reaction.id);
+    set(
+        &mut v,
+        "node_id",
+        format!("REA_{}", t::b64(&format!("Reaction{}", reaction.id))),
+    );
+    let uid = st.user_id(&actor.login);
+    set(
+        &mut v,
+        "user",
+        t::user(&ctx.base, &actor.login, uid, actor.is_bot),
+    );
+    set(&mut v, "content", reaction.content.clone());
+    set(&mut v, "created_at", ts(reaction.created_at));
+    Reply::json(status, v)
+}
+
+// ----- labels -----
+
+fn label_json(ctx: &Ctx, repo: &str, name: &str) -> Value {
+    let mut v = t::first(&t::LABELS_ADDED);
+    let id = 200_000_000 + (repo_id(&format!("{repo}#{name}")) % 100_000_000);
+    set(&mut v, "id", id);
+    set(&mut v, "node_id", t::b64(&format!("05:Label{id}")));
+    set(
+        &mut v,
+        "url",
+        format!(
+            "{}/repos/{repo}/labels/{}",
+            ctx.base,
+            name.replace(' ', "%20")
+        ),
+    );
+    set(&mut v, "name", name);
+    set(&mut v, "description", Value::Null);
+    set(&mut v, "color", "ededed");
+    set(&mut v, "default", false);
+    v
+}
+
+fn add_labels(st: &mut State, ctx: &Ctx, repo: &str, issue: u64) -> Reply {
+    let names: Option<Vec<String>> = match &ctx.body {
+        Value::Array(a) => a.iter().map(|x| x.as_str().map(str::to_string)).collect(),
+        Value::Object(o) => match o.get("labels") {
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|x| {
+                    x.as_str()
+                        .or_else(|| x.get("name").and_then(Value::as_str))
+                        .map(str::to_string)
+                })
+                .collect(),
+            _ => None,
+        },
+        _ => None,
+    };
+    let Some(names) = names else {
+        return Reply::validation(
+            "Label",
+            "labels",
+            "invalid",
+            "labels must be an array of strings",
+        );
+    };
+    let labels = st.labels.entry((repo.to_string(), issue)).or_default();
+    for n in names {
+        if !labels.iter().any(|l| l.eq_ignore_ascii_case(&n)) {
+            labels.push(n);
+        }
+    }
+    let out: Vec<Value> = labels.iter().map(|l| label_json(ctx, repo, l)).collect();
+    Reply::json(200, Value::Array(out))
+}
+
+fn remove_label(st: &mut State, ctx: &Ctx, repo: &str, issue: u64, name: &str) -> Reply {
+    let labels = st.labels.entry((repo.to_string(), issue)).or_default();
+    let Some(i) = labels.iter().position(|l| l.eq_ignore_ascii_case(name)) else {
+        return Reply::error(404, "Label does not exist");
+    };
+    labels.remove(i);
+    let mut out = Vec::new();
+    for l in labels.iter() {
+        // Same shape as the remove-label example (identical to add-labels' items).
+        let mut v = label_json(ctx, repo, l);
+        if let Some(tpl) = t::LABEL_REMOVED.as_array().and_then(|a| a.first()) {
+            for k in tpl.as_object().into_iter().flat_map(|o| o.keys()) {
+                if v.get(k).is_none() {
+                    set(&mut v, k, tpl[k].clone());
+                }
+            }
+        }
+        out.push(v);
+    }
+    Reply::json(200, Value::Array(out))
+}
+
+// ----- contents -----
+
+fn get_content(st: &mut State, ctx: &Ctx, repo: &str, path: &str) -> Reply {
+    let path = path.trim_matches('/');
+    let git_ref = ctx
+        .q("ref")
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| st.default_branch(repo));
+    let content = st
+        .files
+        .get(&(repo.to_string(), Some(git_ref.clone()), path.to_string()))
+        .or_else(|| st.files.get(&(repo.to_string(), None, path.to_string())));
+    let Some(content) = content else {
+        return Reply::not_found();
+    };
+    let sha = t::fake_sha(&[b"blob", content]);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let mut v = t::CONTENT_FILE.clone();
+    set(&mut v, "type", "file");
+    set(&mut v, "encoding", "base64");
+    set(&mut v, "size", content.len());
+    set(&mut v, "name", name);
+    set(&mut v, "path", path);
+    set(&mut v, "content", t::b64_lines(content));
+    set(&mut v, "sha", sha.clone());
+    let api = format!("{}/repos/{repo}/contents/{path}?ref={git_ref}", ctx.base);
+    let git = format!("{}/repos/{repo}/git/blobs/{sha}", ctx.base);
+    let html = format!("https://github.com/{repo}/blob/{git_ref}/{path}");
+    set(&mut v, "url", api.clone());
+    set(&mut v, "git_url", git.clone());
+    set(&mut v, "html_url", html.clone());
+    set(
+        &mut v,
+        "download_url",
+        format!("https://raw.githubusercontent.com/{repo}/{git_ref}/{path}"),
+    );
+    set(
+        &mut v,
+        "_links",
+        json!({"git": git, "self": api, "html": html}),
+    );
+    Reply::json(200, v)
+}
+
+// ----- pulls -----
+
+fn get_pull(st: &mut State, ctx: &Ctx, repo: &str, number: u64) -> Reply {
+    let Some(p) = st.pulls.get(&(repo.to_string(), number)).cloned() else {
+        return Reply::not_found();
+    };
+    let mut v = t::PULL.clone();
+    let head_tpl = v["head"]["repo"].clone();
+    let n = format!("/{number}");
+    rewrite(
+        &mut v,
+        &[
+            ("/1347", &n),
+            ("octocat/Hello-World", repo),
+            ("https://api.github.com", &ctx.base),
+        ],
+    );
+    set(&mut v, "number", number);
+    set(&mut v, "state", "open");
+    set(&mut v, "merged", false);
+    set(&mut v, "id", 500_000_000 + number);
+    let base_repo = repo_json(st, ctx, repo);
+    let mut head_repo = repo_json(st, ctx, &p.head_repo);
+    // Keep the example's head.repo keys (pull-request `repository` shape).
+    if let (Some(h), Some(tpl)) = (head_repo.as_object_mut(), head_tpl.as_object()) {
+        h.retain(|k, _| tpl.contains_key(k));
+    }
+    let base_tpl = t::PULL["base"]["repo"].clone();
+    let mut base_repo = base_repo;
+    if let (Some(b), Some(tpl)) = (base_repo.as_object_mut(), base_tpl.as_object()) {
+        b.retain(|k, _| tpl.contains_key(k));
+    }
+    let is_fork = !p.head_repo.eq_ignore_ascii_case(repo);
+    set(&mut head_repo, "fork", is_fork);
+    let head_owner = p.head_repo.split('/').next().unwrap_or("").to_string();
+    let base_owner = repo.split('/').next().unwrap_or("").to_string();
+    let head_owner_id = st.user_id(&head_owner);
+    let base_owner_id = st.user_id(&base_owner);
+    let head_sha = t::fake_sha(&[p.head_repo.as_bytes(), p.head_ref.as_bytes()]);
+    let base_sha = t::fake_sha(&[repo.as_bytes(), p.base_ref.as_bytes()]);
+    if let Some(head) = v.get_mut("head") {
+        set(head, "ref", p.head_ref.clone());
+        set(head, "label", format!("{head_owner}:{}", p.head_ref));
+        set(head, "sha", head_sha.clone());
+        set(
+            head,
+            "user",
+            t::user(&ctx.base, &head_owner, head_owner_id, false),
+        );
+        set(head, "repo", head_repo);
+    }
+    if let Some(base) = v.get_mut("base") {
+        set(base, "ref", p.base_ref.clone());
+        set(base, "label", format!("{base_owner}:{}", p.base_ref));
+        set(base, "sha", base_sha);
+        set(
+            base,
+            "user",
+            t::user(&ctx.base, &base_owner, base_owner_id, false),
+        );
+        set(base, "repo", base_repo);
+    }
+    let statuses = format!("{}/repos/{repo}/statuses/{head_sha}", ctx.base);
+    set(&mut v, "statuses_url", statuses.clone());
+    if let Some(links) = v.get_mut("_links") {
+        set(links, "statuses", json!({"href": statuses}));
+    }
+    set(
+        &mut v,
+        "html_url",
+        format!("https://github.com/{repo}/pull/{number}"),
+    );
+    Reply::json(200, v)
+}
+
+// ----- GitHub App -----
+
+fn app_get(st: &mut State, ctx: &Ctx) -> Reply {
+    let mut v = t::APP.clone();
+    let slug = st.app.slug.clone();
+    rewrite(
+        &mut v,
+        &[
+            ("apps/octoapp", &format!("apps/{slug}")),
+            ("https://api.github.com", &ctx.base),
+        ],
+    );
+    set(&mut v, "id", st.app.id);
+    set(&mut v, "slug", slug.clone());
+    set(&mut v, "name", slug);
+    set(
+        &mut v,
+        "node_id",
+        t::b64(&format!("03:Integration{}", st.app.id)),
+    );
+    Reply::json(200, v)
+}
+
+fn random_token() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut out = String::from("ghs_");
+    while out.len() < 40 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0),
+        );
+        let mut x = h.finish();
+        for _ in 0..10 {
+            out.push(ALPHABET[(x % ALPHABET.len() as u64) as usize] as char);
+            x /= ALPHABET.len() as u64;
+        }
+    }
+    out.truncate(40);
+    out
+}
+
+fn create_installation_token(st: &mut State, ctx: &Ctx, installation_id: u64) -> Reply {
+    let token = random_token();
+    let expires_at = Utc::now() + chrono::Duration::seconds(st.token_lifetime_secs);
+    st.installation_tokens.insert(
+        token.clone(),
+        InstallationToken {
+            installation_id,
+            expires_at,
+        },
+    );
+    st.tokens_issued += 1;
+    let mut v = t::INSTALLATION_TOKEN.clone();
+    set(&mut v, "token", token);
+    set(&mut v, "expires_at", ts(expires_at));
+    let narrowed: Vec<String> = ctx
+        .body
+        .get("repositories")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if narrowed.is_empty() {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("repositories");
+        }
+        set(&mut v, "repository_selection", "all");
+    } else {
+        let tpl = v["repositories"][0].clone();
+        let repos: Vec<Value> = narrowed
+            .iter()
+            .map(|name| {
+                let mut r = tpl.clone();
+                rewrite(
+                    &mut r,
+                    &[("Hello-World", name), ("https://api.github.com", &ctx.base)],
+                );
+                set(&mut r, "name", name.clone());
+                r
+            })
+            .collect();
+        set(&mut v, "repositories", Value::Array(repos));
+        set(&mut v, "repository_selection", "selected");
+    }
+    Reply::json(201, v)
+}
+
+fn repo_installation(st: &mut State, ctx: &Ctx, repo: &str) -> Reply {
+    let id = st.installations.get(repo).copied().unwrap_or(1);
+    let owner = repo.split('/').next().unwrap_or(repo);
+    let mut v = t::REPO_INSTALLATION.clone();
+    rewrite(
+        &mut v,
+        &[
+            ("installations/1", &format!("installations/{id}")),
+            ("https://api.github.com", &ctx.base),
+        ],
+    );
+    set(&mut v, "id", id);
+    let owner_id = st.user_id(owner);
+    set(
+        &mut v,
+        "account",
+        t::user(&ctx.base, owner, owner_id, false),
+    );
+    set(&mut v, "target_id", owner_id);
+    set(&mut v, "target_type", "User");
+    set(&mut v, "app_id", st.app.id);
+    set(&mut v, "app_slug", st.app.slug.clone());
+    set(
+        &mut v,
+        "html_url",
+        format!("https://github.com/settings/installations/{id}"),
+    );
+    Reply::json(200, v)
+}
