@@ -1,0 +1,9 @@
+//! The decisions: pure logic, no I/O.
+
+pub mod command;
+pub mod event;
+pub mod policy;
+pub mod prompt;
+pub mod render;
+pub mod sanitize;
+pub mod status;

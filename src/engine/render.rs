@@ -1,0 +1,349 @@
+//! Every text the bridge posts on GitHub. Comments are values: built here, posted elsewhere.
+//!
+//! The status comment's first line always answers "what is happening now" with an emoji and a
+//! state word; every state that waits for a person says exactly what to type; the hidden
+//! marker is the last line.
+
+use super::status::{Marker, SessionView};
+use crate::jules::State;
+
+/// What the status comment needs besides the session.
+#[derive(Debug, Clone, Default)]
+pub struct StatusContext<'a> {
+    pub requester: Option<&'a str>,
+    /// The command prefix (`/jules`).
+    pub prefix: &'a str,
+    /// The workflow run that last updated the comment (Action mode).
+    pub run_url: Option<&'a str>,
+    /// A plain-words note: an error, a wait, why updates stopped.
+    pub notice: Option<&'a str>,
+}
+
+/// The status comment for a session.
+pub fn status_comment(view: &SessionView, ctx: &StatusContext<'_>) -> String {
+    let session_link = format!("[session {}]({})", short_session(&view.id), view.url);
+    let requested = ctx
+        .requester
+        .map(|login| format!(" · requested by @{login}"))
+        .unwrap_or_default();
+    let prefix = ctx.prefix;
+    let mut lines: Vec<String> = Vec::new();
+
+    match &view.state {
+        State::AwaitingPlanApproval => {
+            let plan = view.pending_plan().or(view.plan.as_ref());
+            let plan_id = plan
+                .map(|plan| format!(" (plan `{}`)", plan.short_id()))
+                .unwrap_or_default();
+            lines.push(format!(
+                "📝 **Plan ready for review**{plan_id} · {session_link}{requested}"
+            ));
+            if let Some(plan) = plan {
+                lines.push(String::new());
+                lines.extend(checklist(&plan.steps, false));
+                lines.push(String::new());
+                lines.push(format!(
+                    "Reply `{prefix} approve {}` to start, or `{prefix} <what to change>` to ask for a new plan.",
+                    plan.short_id()
+                ));
+            }
+        }
+        State::AwaitingUserFeedback => {
+            let who = ctx
+                .requester
+                .map(|login| format!(" for @{login}"))
+                .unwrap_or_default();
+            lines.push(format!("❓ **Jules has a question**{who} · {session_link}"));
+            if let Some(question) = &view.question {
+                lines.push(String::new());
+                lines.push(quote(question));
+            }
+            lines.push(String::new());
+            lines.push(format!("Reply `{prefix} <your answer>`."));
+        }
+        State::InProgress => {
+            lines.push(format!(
+                "🔨 **Jules is working** · {session_link}{requested}"
+            ));
+            push_plan_and_progress(&mut lines, view, false);
+        }
+        State::Completed => {
+            let pr = view
+                .pull_request
+                .as_ref()
+                .map(|(url, _)| format!(" · [pull request]({url})"))
+                .unwrap_or_default();
+            lines.push(format!("✅ **Done**{pr} · {session_link}{requested}"));
+            push_plan_and_progress(&mut lines, view, true);
+            lines.push(String::new());
+            lines.push(match &view.pull_request {
+                Some((url, title)) if !title.is_empty() => {
+                    format!("Jules opened **{}**: {url}", escape(title))
+                }
+                Some((url, _)) => format!("Jules opened a pull request: {url}"),
+                None => format!(
+                    "Jules finished without opening a pull request; see the session for its changes. Reply `{prefix} <text>` to continue."
+                ),
+            });
+        }
+        State::Failed => {
+            lines.push(format!(
+                "❌ **Jules could not finish** · {session_link}{requested}"
+            ));
+            lines.push(String::new());
+            lines.push(match &view.failure {
+                Some(reason) if !reason.is_empty() => format!("Reason: {}", one_line(reason)),
+                _ => "Jules did not say why.".to_owned(),
+            });
+            lines.push(String::new());
+            lines.push(format!(
+                "Reply `{prefix} <text>` to try again in the same session."
+            ));
+        }
+        State::Paused => {
+            lines.push(format!("⏸️ **Paused** · {session_link}{requested}"));
+            lines.push(String::new());
+            lines.push("The session was paused in the Jules web app; resume it there.".into());
+        }
+        State::Planning => {
+            lines.push(format!(
+                "⏳ **Jules is planning** · {session_link}{requested}"
+            ));
+            lines.push(String::new());
+            lines.push("Jules is reading the repository and drafting a plan.".into());
+        }
+        State::Queued | State::Unspecified => {
+            lines.push(format!("⏳ **Queued** · {session_link}{requested}"));
+            lines.push(String::new());
+            lines.push("Jules has the task and will start shortly.".into());
+        }
+        State::Unknown(state) => {
+            lines.push(format!("ℹ️ **{state}** · {session_link}{requested}"));
+        }
+    }
+
+    if let Some(notice) = ctx.notice {
+        lines.push(String::new());
+        lines.push(format!("> [!NOTE]\n> {}", one_line(notice)));
+    }
+    let mut footer = format!("<sub>jules-bridge · `{prefix} help` for commands");
+    if let Some(run) = ctx.run_url {
+        footer.push_str(&format!(" · [workflow run]({run})"));
+    }
+    footer.push_str("</sub>");
+    lines.push(String::new());
+    lines.push(footer);
+    lines.push(
+        Marker {
+            session: view.name.clone(),
+            requester: ctx.requester.map(str::to_owned),
+        }
+        .render(),
+    );
+    lines.join("\n")
+}
+
+fn push_plan_and_progress(lines: &mut Vec<String>, view: &SessionView, done: bool) {
+    if let Some(plan) = &view.plan {
+        lines.push(String::new());
+        lines.extend(checklist(&plan.steps, done));
+    }
+    if let Some(progress) = &view.latest_progress {
+        lines.push(String::new());
+        lines.push(format!("Latest: *{}*", escape(&one_line(progress))));
+    }
+}
+
+fn checklist(steps: &[String], done: bool) -> Vec<String> {
+    let mark = if done { "x" } else { " " };
+    steps
+        .iter()
+        .enumerate()
+        .map(|(n, step)| format!("- [{mark}] {}. {}", n + 1, one_line(step)))
+        .collect()
+}
+
+/// A new comment when Jules asks something: it mentions the requester, so they are notified.
+pub fn question_comment(view: &SessionView, requester: Option<&str>, prefix: &str) -> String {
+    let mention = requester
+        .map(|login| format!("@{login} "))
+        .unwrap_or_default();
+    let question = view
+        .question
+        .as_deref()
+        .unwrap_or("Jules is waiting for your input.");
+    format!(
+        "{mention}Jules has a question in [session {}]({}):\n\n{}\n\nReply `{prefix} <your answer>`.",
+        short_session(&view.id),
+        view.url,
+        quote(question)
+    )
+}
+
+/// The reply to `/jules help` and to a malformed command.
+pub fn help(prefix: &str, trigger_label: &str) -> String {
+    format!(
+        "**jules-bridge** starts and steers [Jules](https://jules.google) sessions from this conversation.\n\n\
+         | command | what it does |\n|---|---|\n\
+         | `{prefix} <text>` | start a session with `<text>` as the task (the issue is the context), or send `<text>` to the running session |\n\
+         | `{prefix} approve [PLAN]` | approve the pending plan; with `PLAN` (the id shown in the status comment) only if it is still that plan |\n\
+         | `{prefix} status` | refresh the status comment now |\n\
+         | `{prefix} help` | this help |\n\n\
+         Adding the label `{trigger_label}` to an issue or same-repository pull request also starts a session. \
+         Only people with write access to the repository can use these commands."
+    )
+}
+
+pub fn malformed_command(line: &str, reason: &str, prefix: &str, trigger_label: &str) -> String {
+    format!(
+        "I could not read `{}`: {reason}\n\n{}",
+        one_line(line),
+        help(prefix, trigger_label)
+    )
+}
+
+/// The one polite reply to someone without write access.
+pub fn refused(login: &str, permission: &str) -> String {
+    format!(
+        "Sorry @{login}, only people with write access to this repository can start or steer Jules sessions (you have {permission} access). \
+         A maintainer can add the trigger label or comment the command instead."
+    )
+}
+
+pub fn fork_pull_request(head_repo: Option<&str>) -> String {
+    format!(
+        "Jules can only work on branches of this repository, and this pull request comes from {}. \
+         A maintainer can push the branch here and label that pull request, or open an issue and label it.",
+        head_repo
+            .map(|repo| format!("the fork `{repo}`"))
+            .unwrap_or_else(|| "a deleted fork".to_owned())
+    )
+}
+
+pub fn nothing_to_approve(view: &SessionView, prefix: &str) -> String {
+    format!(
+        "There is no plan waiting for approval in [session {}]({}) (it is {}). Reply `{prefix} status` to refresh the status comment.",
+        short_session(&view.id),
+        view.url,
+        state_words(&view.state)
+    )
+}
+
+pub fn no_session(prefix: &str) -> String {
+    format!(
+        "There is no Jules session for this conversation yet. Start one with `{prefix} <what to do>`."
+    )
+}
+
+pub fn plan_mismatch(given: &str, pending: &str, prefix: &str) -> String {
+    format!(
+        "Not approved: you approved plan `{given}`, but the plan waiting now is `{pending}` (Jules revised it). \
+         Read the plan in the status comment, then reply `{prefix} approve {pending}`."
+    )
+}
+
+/// An error a person must know about, in plain words.
+pub fn error_comment(what: &str, detail: &str, next: &str) -> String {
+    format!("⚠️ **{what}**\n\n{}\n\n{next}", one_line(detail))
+}
+
+/// A state in words, for sentences.
+pub fn state_words(state: &State) -> String {
+    match state {
+        State::Queued => "queued".into(),
+        State::Planning => "planning".into(),
+        State::AwaitingPlanApproval => "waiting for plan approval".into(),
+        State::AwaitingUserFeedback => "waiting for an answer".into(),
+        State::InProgress => "working".into(),
+        State::Paused => "paused".into(),
+        State::Failed => "failed".into(),
+        State::Completed => "completed".into(),
+        State::Unspecified => "starting".into(),
+        State::Unknown(other) => other.to_lowercase(),
+    }
+}
+
+fn short_session(id: &str) -> String {
+    match id.char_indices().nth(6) {
+        Some((cut, _)) => format!("{}…", &id[..cut]),
+        None => id.to_owned(),
+    }
+}
+
+fn quote(text: &str) -> String {
+    text.trim()
+        .lines()
+        .map(|line| format!("> {line}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Keeps agent text from breaking the comment's Markdown or pinging people.
+fn escape(text: &str) -> String {
+    text.replace('@', "@\u{200B}").replace('*', "\\*")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::status::PlanView;
+
+    fn view(state: State) -> SessionView {
+        SessionView {
+            name: "sessions/1234567890".into(),
+            id: "1234567890".into(),
+            url: "https://jules.google.com/session/1234567890".into(),
+            state,
+            plan: Some(PlanView {
+                id: "5103d604240042cd".into(),
+                steps: vec!["Reproduce the crash".into(), "Fix it".into()],
+                approved: false,
+            }),
+            latest_progress: Some("Added a guard".into()),
+            question: Some("Should empty input be an error?".into()),
+            pull_request: Some(("https://github.com/o/r/pull/35".into(), "Fix crash".into())),
+            failure: None,
+        }
+    }
+
+    fn ctx() -> StatusContext<'static> {
+        StatusContext {
+            requester: Some("alice"),
+            prefix: "/jules",
+            ..StatusContext::default()
+        }
+    }
+
+    #[test]
+    fn a_pending_plan_says_exactly_what_to_type() {
+        let text = status_comment(&view(State::AwaitingPlanApproval), &ctx());
+        assert!(text.starts_with("📝 **Plan ready for review** (plan `5103d6`) · [session 123456…](https://jules.google.com/session/1234567890) · requested by @alice"));
+        assert!(text.contains("- [ ] 1. Reproduce the crash\n- [ ] 2. Fix it"));
+        assert!(text.contains("Reply `/jules approve 5103d6` to start"));
+        assert!(text.ends_with("<!-- jules-bridge:session=sessions/1234567890 requester=alice -->"));
+    }
+
+    #[test]
+    fn done_links_the_pull_request_and_a_question_mentions_the_requester() {
+        let done = status_comment(&view(State::Completed), &ctx());
+        assert!(done.starts_with("✅ **Done** · [pull request](https://github.com/o/r/pull/35)"));
+        assert!(done.contains("- [x] 2. Fix it"));
+        let asking = status_comment(&view(State::AwaitingUserFeedback), &ctx());
+        assert!(asking.starts_with("❓ **Jules has a question** for @alice"));
+        assert!(asking.contains("> Should empty input be an error?"));
+        let comment = question_comment(&view(State::AwaitingUserFeedback), Some("alice"), "/jules");
+        assert!(comment.starts_with("@alice Jules has a question"));
+    }
+
+    #[test]
+    fn agent_text_cannot_ping_people() {
+        let mut v = view(State::InProgress);
+        v.latest_progress = Some("Thanks @everyone *really*".into());
+        let text = status_comment(&v, &ctx());
+        assert!(text.contains("Latest: *Thanks @\u{200B}everyone \\*really\\**"));
+    }
+}
