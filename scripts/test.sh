@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README): format, lints with warnings denied, every test, and the
-# official Jules SDK's normal flow against jules-fake.
+# The test command (README): format, lints with warnings denied, every test, the official
+# Jules SDK's flow against jules-fake, and the workflow/action/Dockerfile linters.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,3 +8,4 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
 tests/sdk/run.sh
+scripts/lint-action.sh

@@ -286,3 +286,46 @@ async fn every_session_verb_works_from_the_shell() {
     let listed = jules(&fake, Some(KEY), &["sources", "list"]);
     assert!(stdout(&listed).contains("sources/github/octo-org/octo-repo"));
 }
+
+#[test]
+fn simulate_explains_a_decision_without_credentials() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks");
+    let mut payload: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("issue_comment.created.json")).unwrap(),
+    )
+    .unwrap();
+    payload["comment"]["body"] = Value::from("Thanks!\n\n/jules fix the typo in README.md");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(&payload).unwrap()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_jules-bridge"))
+        .args(["simulate", "--event-name", "issue_comment", "--event"])
+        .arg(file.path())
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(text.contains("sender      @Codertocat"), "{text}");
+    assert!(
+        text.contains("command     run: fix the typo in README.md"),
+        "{text}"
+    );
+    assert!(
+        text.contains("permission  not looked up (no GitHub token); assumed write"),
+        "{text}"
+    );
+    assert!(text.contains("  | fix the typo in README.md"), "{text}");
+    assert!(
+        text.contains("Context: GitHub issue Codertocat/Hello-World#1"),
+        "{text}"
+    );
+
+    let labeled = dir.join("issues.labeled.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_jules-bridge"))
+        .args(["simulate", "--event-name", "issues", "--event"])
+        .arg(&labeled)
+        .output()
+        .unwrap();
+    assert!(stdout(&output)
+        .contains("decision    ignore: label `bug` is not the trigger label `jules-bridge`"));
+}

@@ -2,6 +2,7 @@
 
 mod jules;
 mod render;
+mod simulate;
 
 use std::process::ExitCode;
 
@@ -33,6 +34,10 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run as the GitHub Action (reads the runner's environment).
+    Action,
+    /// Explain what the bridge would do with an event, without calling Jules or writing to GitHub.
+    Simulate(simulate::SimulateArgs),
     /// Call the Jules API directly: every method, for operators and scripts.
     Jules(JulesArgs),
 }
@@ -40,6 +45,11 @@ pub enum Command {
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> ExitCode {
     match cli.command {
+        Command::Action => {
+            let env = crate::action::runner::RunnerEnv::from_process();
+            crate::action::run(&env, std::io::stdout()).await
+        }
+        Command::Simulate(args) => simulate::run(args).await,
         Command::Jules(args) => jules::run(args).await,
     }
 }

@@ -1,0 +1,69 @@
+//! `jules-bridge simulate`: a dry run on a saved event payload.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use secrecy::SecretString;
+
+use super::exit;
+use crate::github::GitHubClient;
+use crate::handler::Settings;
+use crate::payload::parse_event;
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The event name (`issues`, `issue_comment`, `pull_request`, ...).
+    #[arg(long)]
+    event_name: String,
+    /// The payload file (a webhook body or an Action's event file).
+    #[arg(long)]
+    event: PathBuf,
+    /// The trigger label.
+    #[arg(long, default_value = "jules-bridge")]
+    trigger_label: String,
+    /// The comment command prefix.
+    #[arg(long, default_value = "/jules")]
+    command_prefix: String,
+    /// The prompt for dispatch and schedule events.
+    #[arg(long)]
+    prompt: Option<String>,
+    /// A GitHub token to look up the sender's permission (optional: without it, assumed).
+    #[arg(long, env = "GITHUB_TOKEN", hide_env_values = true)]
+    github_token: Option<String>,
+    #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
+    github_api_url: String,
+}
+
+pub async fn run(args: SimulateArgs) -> ExitCode {
+    let body = match std::fs::read(&args.event) {
+        Ok(body) => body,
+        Err(err) => {
+            eprintln!("error: cannot read {}: {err}", args.event.display());
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let event = match parse_event(&args.event_name, &body) {
+        Ok(event) => event,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(exit::USAGE);
+        }
+    };
+    let settings = Settings {
+        trigger_label: args.trigger_label,
+        command_prefix: args.command_prefix,
+        prompt: args.prompt,
+        ..Settings::default()
+    };
+    let github = args
+        .github_token
+        .filter(|token| !token.trim().is_empty())
+        .and_then(|token| {
+            GitHubClient::with_token(&args.github_api_url, SecretString::from(token)).ok()
+        });
+    let report =
+        crate::simulate::explain(&args.event_name, &event, &settings, github.as_ref()).await;
+    print!("{report}");
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,312 @@
+//! The GitHub calls the bridge makes, over octocrab.
+//!
+//! One wrapper owns the client's timeouts and retry rules. octocrab is built without its
+//! `retry` feature: that middleware re-sends POSTs on 5xx/429, which duplicates comments. Here reads, edits and reactions
+//! (all idempotent) are retried with back-off; creating a comment never is.
+
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBuilder};
+use octocrab::models::reactions::ReactionContent;
+use octocrab::models::{CommentId, RunId};
+use octocrab::Octocrab;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::engine::event::{Actor, PullBranches, RepoName};
+use crate::engine::policy::Permission;
+
+/// Everything that can go wrong calling GitHub. Never holds a token.
+#[derive(Debug, thiserror::Error)]
+pub enum GitHubError {
+    #[error("GitHub answered {status}: {message}")]
+    Api { status: u16, message: String },
+    #[error("could not reach GitHub: {0}")]
+    Transport(String),
+    #[error("GitHub client configuration: {0}")]
+    Config(String),
+}
+
+impl GitHubError {
+    fn from_octocrab(error: octocrab::Error) -> Self {
+        match error {
+            octocrab::Error::GitHub { source, .. } => GitHubError::Api {
+                status: source.status_code.as_u16(),
+                message: source.message,
+            },
+            other => GitHubError::Transport(other.to_string()),
+        }
+    }
+
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            GitHubError::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Worth another try: rate limits, server errors, network trouble.
+    fn is_transient(&self) -> bool {
+        match self {
+            GitHubError::Api { status, message } => {
+                matches!(status, 429 | 500 | 502 | 503 | 504)
+                    || (*status == 403 && message.to_lowercase().contains("rate limit"))
+            }
+            GitHubError::Transport(_) => true,
+            GitHubError::Config(_) => false,
+        }
+    }
+}
+
+/// A comment as the bridge needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssueComment {
+    pub id: u64,
+    pub body: String,
+    pub author: Actor,
+}
+
+/// One GitHub identity (an Actions token, an installation token or a personal token).
+#[derive(Clone)]
+pub struct GitHubClient {
+    octocrab: Octocrab,
+    retries: usize,
+}
+
+impl std::fmt::Debug for GitHubClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GitHubClient").finish_non_exhaustive()
+    }
+}
+
+impl GitHubClient {
+    /// A client for `api_url` (`https://api.github.com`, a GHES `/api/v3` URL, or a fake)
+    /// authenticated with `token`.
+    pub fn with_token(api_url: &str, token: SecretString) -> Result<Self, GitHubError> {
+        let octocrab = Octocrab::builder()
+            .base_uri(api_url)
+            .map_err(|err| GitHubError::Config(format!("bad GitHub API URL {api_url:?}: {err}")))?
+            .personal_token(token)
+            .set_connect_timeout(Some(Duration::from_secs(10)))
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .set_write_timeout(Some(Duration::from_secs(30)))
+            .build()
+            .map_err(|err| GitHubError::Config(err.to_string()))?;
+        Ok(GitHubClient::from_octocrab(octocrab))
+    }
+
+    /// Wraps an already configured octocrab (an App installation client, say).
+    pub fn from_octocrab(octocrab: Octocrab) -> Self {
+        GitHubClient {
+            octocrab,
+            retries: 3,
+        }
+    }
+
+    /// Runs an idempotent call with bounded retries.
+    async fn retrying<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, GitHubError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, GitHubError>>,
+    {
+        let mut delays = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_delay(Duration::from_secs(10))
+            .with_jitter()
+            .with_max_times(self.retries)
+            .build();
+        loop {
+            match call().await {
+                Err(error) if error.is_transient() => match delays.next() {
+                    Some(delay) => {
+                        tracing::warn!(%error, what, delay_ms = delay.as_millis() as u64, "retrying GitHub call");
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(error),
+                },
+                other => return other,
+            }
+        }
+    }
+
+    /// The user's permission on `repo`; not a collaborator is [`Permission::None`].
+    pub async fn permission(&self, repo: &RepoName, user: &str) -> Result<Permission, GitHubError> {
+        #[derive(Deserialize)]
+        struct Answer {
+            permission: Option<String>,
+            role_name: Option<String>,
+        }
+        let route = format!(
+            "/repos/{}/{}/collaborators/{}/permission",
+            repo.owner, repo.name, user
+        );
+        let answer = self
+            .retrying("permission", || async {
+                self.octocrab
+                    .get::<Answer, _, ()>(&route, None)
+                    .await
+                    .map_err(GitHubError::from_octocrab)
+            })
+            .await;
+        match answer {
+            Ok(answer) => Ok(Permission::from_api(
+                answer.role_name.as_deref(),
+                answer.permission.as_deref(),
+            )),
+            Err(error) if error.status() == Some(404) => Ok(Permission::None),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// A pull request's head and base branches.
+    pub async fn pull_branches(
+        &self,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<PullBranches, GitHubError> {
+        let pull = self
+            .retrying("pull request", || async {
+                self.octocrab
+                    .pulls(&repo.owner, &repo.name)
+                    .get(number)
+                    .await
+                    .map_err(GitHubError::from_octocrab)
+            })
+            .await?;
+        Ok(PullBranches {
+            head_ref: pull.head.ref_field,
+            head_repo: pull.head.repo.and_then(|r| r.full_name),
+            base_ref: pull.base.ref_field,
+        })
+    }
+
+    /// Every comment on an issue or pull request, oldest first.
+    pub async fn comments(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+    ) -> Result<Vec<IssueComment>, GitHubError> {
+        let first = self
+            .retrying("list comments", || async {
+                self.octocrab
+                    .issues(&repo.owner, &repo.name)
+                    .list_comments(issue)
+                    .per_page(100)
+                    .send()
+                    .await
+                    .map_err(GitHubError::from_octocrab)
+            })
+            .await?;
+        let all = self
+            .octocrab
+            .all_pages(first)
+            .await
+            .map_err(GitHubError::from_octocrab)?;
+        Ok(all
+            .into_iter()
+            .map(|comment| IssueComment {
+                id: comment.id.into_inner(),
+                body: comment.body.unwrap_or_default(),
+                author: Actor {
+                    is_bot: comment.user.r#type == "Bot" || comment.user.login.ends_with("[bot]"),
+                    login: comment.user.login,
+                },
+            })
+            .collect())
+    }
+
+    /// Posts a new comment. Never retried: a retry after a lost answer would post twice.
+    pub async fn create_comment(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+        body: &str,
+    ) -> Result<u64, GitHubError> {
+        let comment = self
+            .octocrab
+            .issues(&repo.owner, &repo.name)
+            .create_comment(issue, body)
+            .await
+            .map_err(GitHubError::from_octocrab)?;
+        Ok(comment.id.into_inner())
+    }
+
+    /// Replaces a comment's body (idempotent, so retried).
+    pub async fn update_comment(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<(), GitHubError> {
+        self.retrying("update comment", || async {
+            self.octocrab
+                .issues(&repo.owner, &repo.name)
+                .update_comment(CommentId(comment_id), body)
+                .await
+                .map(drop)
+                .map_err(GitHubError::from_octocrab)
+        })
+        .await
+    }
+
+    /// Adds 👀 to a comment (GitHub answers 200 when it is already there).
+    pub async fn react_to_comment(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+    ) -> Result<(), GitHubError> {
+        self.retrying("reaction", || async {
+            self.octocrab
+                .issues(&repo.owner, &repo.name)
+                .create_comment_reaction(CommentId(comment_id), ReactionContent::Eyes)
+                .await
+                .map(drop)
+                .map_err(GitHubError::from_octocrab)
+        })
+        .await
+    }
+
+    /// Adds 👀 to an issue or pull request.
+    pub async fn react_to_issue(&self, repo: &RepoName, issue: u64) -> Result<(), GitHubError> {
+        self.retrying("reaction", || async {
+            self.octocrab
+                .issues(&repo.owner, &repo.name)
+                .create_reaction(issue, ReactionContent::Eyes)
+                .await
+                .map(drop)
+                .map_err(GitHubError::from_octocrab)
+        })
+        .await
+    }
+
+    /// The names of a workflow run's failed jobs.
+    pub async fn failed_jobs(
+        &self,
+        repo: &RepoName,
+        run_id: u64,
+    ) -> Result<Vec<String>, GitHubError> {
+        let jobs = self
+            .retrying("list jobs", || async {
+                self.octocrab
+                    .workflows(&repo.owner, &repo.name)
+                    .list_jobs(RunId(run_id))
+                    .per_page(100)
+                    .send()
+                    .await
+                    .map_err(GitHubError::from_octocrab)
+            })
+            .await?;
+        Ok(jobs
+            .items
+            .into_iter()
+            .filter(|job| {
+                matches!(
+                    job.conclusion,
+                    Some(octocrab::models::workflows::Conclusion::Failure)
+                        | Some(octocrab::models::workflows::Conclusion::TimedOut)
+                )
+            })
+            .map(|job| job.name)
+            .collect())
+    }
+}

@@ -1,0 +1,123 @@
+//! Following a session after acting on it (the Action's `wait` input): the status comment is
+//! kept current, and a question from Jules gets its own comment so the requester is notified.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+
+use super::status::StatusComment;
+use super::{Handler, HandlerError, Report};
+use crate::engine::render;
+use crate::engine::status::{Marker, SessionView};
+use crate::jules::{Session, State, WatchEvent, WatchOptions};
+
+/// When following stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Until {
+    /// The plan exists (the session waits for approval, or went past it).
+    Plan,
+    /// The session completed or failed.
+    Done,
+}
+
+/// How following ended.
+#[derive(Debug, Clone)]
+pub enum Followed {
+    Reached(Box<(Session, SessionView)>),
+    /// The time ran out first; the last state seen.
+    TimedOut(Option<Box<Session>>),
+}
+
+impl Handler<'_> {
+    /// Follows `session` until `until` or `timeout`, editing the status comment of `report`
+    /// whenever the session moves.
+    pub async fn follow(
+        &self,
+        session: &str,
+        report: Option<&Report>,
+        until: Until,
+        timeout: Duration,
+        poll: Duration,
+    ) -> Result<Followed, HandlerError> {
+        let mut last: Option<Box<Session>> = None;
+        let mut asked = false;
+        let mut plan_seen = false;
+        let watching = async {
+            let events = self
+                .jules
+                .watch(session, WatchOptions::with_fast_interval(poll));
+            futures::pin_mut!(events);
+            while let Some(event) = events.next().await {
+                match event? {
+                    WatchEvent::Activity(activity) => {
+                        plan_seen |= activity.kind.name() == "planGenerated";
+                    }
+                    WatchEvent::State(current) => {
+                        let view = self.report_progress(&current, report, &mut asked).await?;
+                        let reached = match until {
+                            Until::Done => current.state.is_finished(),
+                            Until::Plan => {
+                                current.state.is_finished()
+                                    || current.state.awaits_human()
+                                    || (plan_seen && current.state == State::InProgress)
+                            }
+                        };
+                        last = Some(current.clone());
+                        if reached {
+                            return Ok::<_, HandlerError>(Some((current, view)));
+                        }
+                    }
+                }
+            }
+            Ok(None)
+        };
+        match tokio::time::timeout(timeout, watching).await {
+            Ok(Ok(Some((session, view)))) => Ok(Followed::Reached(Box::new((*session, view)))),
+            Ok(Ok(None)) => Ok(Followed::TimedOut(last)),
+            Ok(Err(error)) => Err(error),
+            Err(_elapsed) => Ok(Followed::TimedOut(last)),
+        }
+    }
+
+    async fn report_progress(
+        &self,
+        session: &Session,
+        report: Option<&Report>,
+        asked: &mut bool,
+    ) -> Result<SessionView, HandlerError> {
+        let Some(report) = report else {
+            let activities = self.jules.all_activities(&session.name, None).await?;
+            return Ok(SessionView::new(session, &activities));
+        };
+        let existing = report.status_comment_id.map(|id| StatusComment {
+            id,
+            body: String::new(),
+            marker: Marker {
+                session: session.name.clone(),
+                requester: report.requester.clone(),
+            },
+        });
+        let (view, _) = self
+            .publish_status(
+                &report.repo,
+                report.issue,
+                session,
+                report.requester.as_deref(),
+                existing.as_ref(),
+                None,
+            )
+            .await?;
+        if view.state == State::AwaitingUserFeedback && !*asked {
+            *asked = true;
+            let text = render::question_comment(
+                &view,
+                report.requester.as_deref(),
+                &self.settings.command_prefix,
+            );
+            self.github
+                .create_comment(&report.repo, report.issue, &text)
+                .await?;
+        }
+        Ok(view)
+    }
+}

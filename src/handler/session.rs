@@ -1,0 +1,400 @@
+//! Starting, messaging, approving and refreshing sessions.
+
+use super::status::StatusComment;
+use super::{ActionTaken, Handler, HandlerError, Outcome, Report, Request};
+use crate::engine::event::{Actor, RepoName, Repository, WorkflowRun};
+use crate::engine::prompt::{build_prompt, PromptParts};
+use crate::engine::render;
+use crate::jules::{JulesError, NewSession, RequestTag, Session};
+
+impl Handler<'_> {
+    /// Starts a session for the issue, or continues the one it has: a label never starts a
+    /// second session while one is active; `/jules <text>` goes to the existing session.
+    pub(super) async fn start_or_continue(
+        &self,
+        request: &Request<'_>,
+        instruction: Option<&str>,
+        branch: &str,
+        from_label: bool,
+    ) -> Result<Outcome, HandlerError> {
+        let repo = request.repo;
+        let number = request.issue.number;
+        if let Some(status) = self.find_status(repo, number).await? {
+            match self.jules.get_session(&status.marker.session).await {
+                Ok(session) if from_label && !session.state.is_finished() => {
+                    let (view, _) = self
+                        .publish_status(
+                            repo,
+                            number,
+                            &session,
+                            status.marker.requester.as_deref(),
+                            Some(&status),
+                            None,
+                        )
+                        .await?;
+                    let mut outcome = Outcome::new(
+                        ActionTaken::Status,
+                        format!(
+                            "session {} is already {} for this issue",
+                            session.name,
+                            render::state_words(&view.state)
+                        ),
+                    );
+                    outcome.fill(&status, session, view, repo, number);
+                    return Ok(outcome);
+                }
+                Ok(session) if !from_label => {
+                    let text = instruction.unwrap_or_default();
+                    self.jules.send_message(&session.name, text).await?;
+                    let session = self.jules.get_session(&session.name).await?;
+                    let (view, _) = self
+                        .publish_status(
+                            repo,
+                            number,
+                            &session,
+                            status.marker.requester.as_deref(),
+                            Some(&status),
+                            None,
+                        )
+                        .await?;
+                    let mut outcome = Outcome::new(
+                        ActionTaken::Messaged,
+                        format!("sent the message to {}", session.name),
+                    );
+                    outcome.fill(&status, session, view, repo, number);
+                    return Ok(outcome);
+                }
+                // A finished session and a new label: start a new one.
+                Ok(_) => {}
+                // The session was deleted in Jules: start a new one.
+                Err(error) if error.is_not_found() => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+
+        let prompt = build_prompt(&PromptParts {
+            repo: Some(repo),
+            issue: Some(request.issue),
+            instruction,
+            requester: Some(&request.sender.login),
+            ..PromptParts::default()
+        });
+        let title = self
+            .settings
+            .title
+            .clone()
+            .unwrap_or_else(|| truncate_title(&format!("#{number} {}", request.issue.title)));
+        let trigger = request
+            .comment
+            .map(|comment| format!("c{}", comment.id))
+            .unwrap_or_else(|| format!("label-{}", self.settings.trigger_id));
+        let tag = request_tag(&format!("{repo}#{number}:{trigger}"));
+        let branch = self.settings.starting_branch.as_deref().unwrap_or(branch);
+        let new = self.new_session(&prompt, repo, branch, title, tag);
+        let session = match self.jules.create_session(&new).await {
+            Ok(session) => session,
+            Err(error) => {
+                self.report_create_failure(repo, number, &error).await;
+                return Err(error.into());
+            }
+        };
+        let requester = Some(request.sender.login.as_str());
+        let (view, comment_id) = self
+            .publish_status(repo, number, &session, requester, None, None)
+            .await?;
+        let mut outcome = Outcome::new(ActionTaken::Created, format!("created {}", session.name));
+        outcome.session = Some(session);
+        outcome.view = Some(view);
+        outcome.prompt = Some(prompt);
+        outcome.report = Some(Report {
+            repo: repo.clone(),
+            issue: number,
+            status_comment_id: Some(comment_id),
+            requester: requester.map(str::to_owned),
+        });
+        Ok(outcome)
+    }
+
+    /// `/jules approve [PLAN]`: approves only a pending plan, and only the one the person
+    /// read when they name it.
+    pub(super) async fn approve(
+        &self,
+        request: &Request<'_>,
+        plan_prefix: Option<&str>,
+    ) -> Result<Outcome, HandlerError> {
+        let (repo, number) = (request.repo, request.issue.number);
+        let Some(status) = self.find_status(repo, number).await? else {
+            let text = render::no_session(&self.settings.command_prefix);
+            self.github.create_comment(repo, number, &text).await?;
+            return Ok(Outcome::ignored("there is no session to approve"));
+        };
+        let session = self.jules.get_session(&status.marker.session).await?;
+        let activities = self.jules.all_activities(&session.name, None).await?;
+        let view = crate::engine::status::SessionView::new(&session, &activities);
+        let Some(plan) = view.pending_plan() else {
+            let text = render::nothing_to_approve(&view, &self.settings.command_prefix);
+            self.github.create_comment(repo, number, &text).await?;
+            let mut outcome = Outcome::ignored(format!(
+                "no plan is waiting for approval ({})",
+                render::state_words(&view.state)
+            ));
+            outcome.fill(&status, session, view, repo, number);
+            return Ok(outcome);
+        };
+        if let Some(prefix) = plan_prefix {
+            if !plan.id.to_lowercase().starts_with(&prefix.to_lowercase()) {
+                let text =
+                    render::plan_mismatch(prefix, plan.short_id(), &self.settings.command_prefix);
+                self.github.create_comment(repo, number, &text).await?;
+                let mut outcome = Outcome::new(
+                    ActionTaken::Refused,
+                    format!("plan {prefix} is not the pending plan {}", plan.short_id()),
+                );
+                outcome.fill(&status, session, view, repo, number);
+                return Ok(outcome);
+            }
+        }
+        let plan_id = plan.id.clone();
+        self.jules.approve_plan(&session.name).await?;
+        let session = self.jules.get_session(&session.name).await?;
+        let (view, _) = self
+            .publish_status(
+                repo,
+                number,
+                &session,
+                status.marker.requester.as_deref(),
+                Some(&status),
+                None,
+            )
+            .await?;
+        let mut outcome = Outcome::new(ActionTaken::Approved, format!("approved plan {plan_id}"));
+        outcome.fill(&status, session, view, repo, number);
+        Ok(outcome)
+    }
+
+    /// `/jules status`: re-reads the session and edits the status comment now.
+    pub(super) async fn refresh(&self, request: &Request<'_>) -> Result<Outcome, HandlerError> {
+        let (repo, number) = (request.repo, request.issue.number);
+        let Some(status) = self.find_status(repo, number).await? else {
+            let text = render::no_session(&self.settings.command_prefix);
+            self.github.create_comment(repo, number, &text).await?;
+            return Ok(Outcome::ignored("there is no session for this issue"));
+        };
+        let session = self.jules.get_session(&status.marker.session).await?;
+        let (view, _) = self
+            .publish_status(
+                repo,
+                number,
+                &session,
+                status.marker.requester.as_deref(),
+                Some(&status),
+                None,
+            )
+            .await?;
+        let mut outcome = Outcome::new(ActionTaken::Status, "refreshed the status comment");
+        outcome.fill(&status, session, view, repo, number);
+        Ok(outcome)
+    }
+
+    /// `workflow_dispatch` / `schedule`: a session from the configured prompt.
+    pub(super) async fn dispatched(
+        &self,
+        repo: &Repository,
+        sender: &Actor,
+        scheduled: bool,
+    ) -> Result<Outcome, HandlerError> {
+        let Some(instruction) = self
+            .settings
+            .prompt
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+        else {
+            return Err(HandlerError::Event(
+                "a dispatch or schedule event needs the `prompt` input".into(),
+            ));
+        };
+        let requester = (!scheduled && !sender.login.is_empty()).then_some(sender.login.as_str());
+        let prompt = build_prompt(&PromptParts {
+            repo: Some(&repo.name),
+            instruction: Some(instruction),
+            requester,
+            ..PromptParts::default()
+        });
+        let title = self
+            .settings
+            .title
+            .clone()
+            .unwrap_or_else(|| truncate_title(instruction));
+        let tag = request_tag(&format!("{}:run-{}", repo.name, self.settings.trigger_id));
+        let branch = self
+            .settings
+            .starting_branch
+            .as_deref()
+            .unwrap_or(&repo.default_branch);
+        let new = self.new_session(&prompt, &repo.name, branch, title, tag);
+        let session = self.jules.create_session(&new).await?;
+        let mut outcome = Outcome::new(ActionTaken::Created, format!("created {}", session.name));
+        outcome.prompt = Some(prompt);
+        outcome.view = Some(crate::engine::status::SessionView::new(&session, &[]));
+        outcome.session = Some(session);
+        Ok(outcome)
+    }
+
+    /// A failed workflow run: a session that fixes it, on the failing branch.
+    pub(super) async fn ci_failed(
+        &self,
+        repo: &Repository,
+        run: &WorkflowRun,
+    ) -> Result<Outcome, HandlerError> {
+        if run.head_repo.as_deref() != Some(repo.name.to_string().as_str()) {
+            return Ok(Outcome::ignored(
+                "the failed run is on a fork's branch, which Jules cannot work on",
+            ));
+        }
+        if looks_like_a_jules_branch(&run.head_branch) {
+            // Jules' own branch failing again must not start a chain of fixer sessions.
+            return Ok(Outcome::ignored(format!(
+                "`{}` looks like a Jules branch; not starting another fixer session",
+                run.head_branch
+            )));
+        }
+        let failed_jobs = self
+            .github
+            .failed_jobs(&repo.name, run.id)
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "could not list the failed jobs");
+                Vec::new()
+            });
+        let prompt = build_prompt(&PromptParts {
+            repo: Some(&repo.name),
+            instruction: self.settings.prompt.as_deref(),
+            failed_run: Some((run, &failed_jobs)),
+            ..PromptParts::default()
+        });
+        let title = self.settings.title.clone().unwrap_or_else(|| {
+            truncate_title(&format!("Fix CI: {} on {}", run.name, run.head_branch))
+        });
+        let tag = request_tag(&format!("{}:ci-{}", repo.name, run.id));
+        let new = self.new_session(&prompt, &repo.name, &run.head_branch, title, tag);
+        let session = self.jules.create_session(&new).await?;
+        let mut outcome = Outcome::new(
+            ActionTaken::Created,
+            format!("created {} to fix run {}", session.name, run.id),
+        );
+        if let Some(&pr) = run.pull_requests.first() {
+            let (view, comment_id) = self
+                .publish_status(&repo.name, pr, &session, None, None, None)
+                .await?;
+            outcome.view = Some(view);
+            outcome.report = Some(Report {
+                repo: repo.name.clone(),
+                issue: pr,
+                status_comment_id: Some(comment_id),
+                requester: None,
+            });
+        }
+        outcome.prompt = Some(prompt);
+        outcome.session = Some(session);
+        Ok(outcome)
+    }
+
+    fn new_session(
+        &self,
+        prompt: &str,
+        repo: &RepoName,
+        branch: &str,
+        title: String,
+        tag: Option<RequestTag>,
+    ) -> NewSession {
+        let mut new = NewSession::new(prompt)
+            .with_source(&repo.jules_source(), Some(branch))
+            .with_title(title)
+            .with_plan_approval(self.settings.require_plan_approval)
+            .with_automation_mode(self.settings.automation_mode.clone());
+        if let Some(tag) = tag {
+            new = new.with_request_tag(tag);
+        }
+        new
+    }
+
+    /// Tells the people on the issue that the session could not start, in plain words.
+    /// Best effort: the error itself is returned to the caller either way.
+    async fn report_create_failure(&self, repo: &RepoName, issue: u64, error: &JulesError) {
+        let prefix = &self.settings.command_prefix;
+        let (what, next) = match error.api() {
+            Some(api) if api.is_at_limit() => (
+                "Jules is at its session limit",
+                format!("Nothing was started. Try again later with `{prefix} <task>` or by re-adding the label."),
+            ),
+            Some(api) if api.is_unauthenticated() => (
+                "Jules rejected the API key",
+                "A maintainer needs to update the Jules API key secret of this workflow.".to_owned(),
+            ),
+            Some(api) if api.is_not_found() => (
+                "Jules cannot see this repository",
+                "Connect the repository to Jules at jules.google.com, then try again.".to_owned(),
+            ),
+            _ => (
+                "Jules could not start a session",
+                format!("Nothing was started. Try again with `{prefix} <task>`; if it keeps failing, check the workflow run."),
+            ),
+        };
+        let text = render::error_comment(what, &error.to_string(), &next);
+        if let Err(report_error) = self.github.create_comment(repo, issue, &text).await {
+            tracing::warn!(%report_error, "could not report the failure on the issue");
+        }
+    }
+}
+
+impl Outcome {
+    fn fill(
+        &mut self,
+        status: &StatusComment,
+        session: Session,
+        view: crate::engine::status::SessionView,
+        repo: &RepoName,
+        issue: u64,
+    ) {
+        self.session = Some(session);
+        self.view = Some(view);
+        self.report = Some(Report {
+            repo: repo.clone(),
+            issue,
+            status_comment_id: Some(status.id),
+            requester: status.marker.requester.clone(),
+        });
+    }
+}
+
+/// A request tag from our own ids; characters a tag cannot hold are replaced.
+fn request_tag(raw: &str) -> Option<RequestTag> {
+    let cleaned: String = raw
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._:/#-".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(100)
+        .collect();
+    RequestTag::new(cleaned).ok()
+}
+
+fn truncate_title(title: &str) -> String {
+    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+    match title.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &title[..cut]),
+        None => title,
+    }
+}
+
+/// Jules names its branches `<slug>-<session id>` (a long decimal number) most of the time.
+fn looks_like_a_jules_branch(branch: &str) -> bool {
+    branch
+        .rsplit('-')
+        .next()
+        .is_some_and(|tail| tail.len() >= 15 && tail.chars().all(|c| c.is_ascii_digit()))
+}

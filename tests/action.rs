@@ -1,0 +1,720 @@
+//! The Action end to end, run as the runner runs it: the built binary with the runner's
+//! environment (`GITHUB_EVENT_NAME`, `GITHUB_EVENT_PATH`, `INPUT_*` with hyphens,
+//! `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, `GITHUB_API_URL`), real payloads from the
+//! fixtures, `jules-fake`, and a fake GitHub that records what a user would see. Each run is a
+//! separate process sharing no state but GitHub itself, like separate workflow runs.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+
+use common::{client_for, inject, manual_fake, step, KEY};
+use github_fake::{FakeGitHub, ReactionTarget};
+use jules_bridge::jules::{JulesClient, State};
+use jules_fake::FakeServer;
+use serde_json::{json, Value};
+
+const TOKEN: &str = "ghs_actiontoken0123456789";
+const REPO: &str = "Codertocat/Hello-World";
+
+struct World {
+    jules: FakeServer,
+    github: FakeGitHub,
+    client: JulesClient,
+    dir: tempfile::TempDir,
+}
+
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+    outputs: HashMap<String, String>,
+    summary: String,
+}
+
+impl World {
+    async fn new() -> World {
+        World::with(manual_fake().await).await
+    }
+
+    async fn with(jules: FakeServer) -> World {
+        let github = FakeGitHub::start().await;
+        github.set_permission(REPO, "Codertocat", "write");
+        let client = client_for(&jules);
+        World {
+            jules,
+            github,
+            client,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Runs `jules-bridge action` for one event, like one workflow run.
+    fn run(&self, event_name: &str, payload: &Value, inputs: &[(&str, &str)]) -> Run {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let dir = self.dir.path();
+        let event_path = dir.join(format!("event-{id}.json"));
+        let output_path = dir.join(format!("output-{id}"));
+        let summary_path = dir.join(format!("summary-{id}"));
+        std::fs::write(&event_path, serde_json::to_vec(payload).unwrap()).unwrap();
+        // The comment an event is about exists on GitHub.
+        if let (Some(comment), Some(repo)) = (
+            payload.get("comment"),
+            payload.pointer("/repository/full_name"),
+        ) {
+            self.github.add_comment_with_id(
+                repo.as_str().unwrap(),
+                payload
+                    .pointer("/issue/number")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0),
+                comment["id"].as_u64().unwrap(),
+                comment
+                    .pointer("/user/login")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                comment["body"].as_str().unwrap_or(""),
+            );
+        }
+        let mut command = Command::new(env!("CARGO_BIN_EXE_jules-bridge"));
+        command
+            .arg("action")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "debug")
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", event_name)
+            .env("GITHUB_EVENT_PATH", &event_path)
+            .env("GITHUB_OUTPUT", &output_path)
+            .env("GITHUB_STEP_SUMMARY", &summary_path)
+            .env("GITHUB_API_URL", self.github.url())
+            .env("GITHUB_SERVER_URL", "https://github.com")
+            .env("GITHUB_REPOSITORY", REPO)
+            .env("GITHUB_RUN_ID", "4242")
+            .env("JULES_BRIDGE_RETRY_MIN_MS", "5")
+            .env("JULES_BRIDGE_RETRY_DEADLINE_SECS", "3")
+            .env("JULES_BRIDGE_POLL_MS", "20")
+            .env("INPUT_JULES-API-KEY", KEY)
+            .env("INPUT_GITHUB-TOKEN", TOKEN)
+            .env("INPUT_JULES-API-URL", self.jules.url());
+        for (name, value) in inputs {
+            command.env(format!("INPUT_{}", name.to_uppercase()), value);
+        }
+        let output = command.output().expect("the binary runs");
+        let run = Run {
+            code: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            outputs: read_outputs(&output_path),
+            summary: std::fs::read_to_string(&summary_path).unwrap_or_default(),
+        };
+        // The key may appear only in the add-mask command that hides it.
+        for line in run.stdout.lines().chain(run.stderr.lines()) {
+            assert!(
+                !line.contains(KEY) || line == format!("::add-mask::{KEY}"),
+                "the Jules key leaked: {line}"
+            );
+            assert!(
+                !line.contains(TOKEN) || line == format!("::add-mask::{TOKEN}"),
+                "the GitHub token leaked: {line}"
+            );
+        }
+        run
+    }
+
+    /// The comments the bridge posted on an issue.
+    fn comments(&self, issue: u64) -> Vec<github_fake::Comment> {
+        self.github
+            .comments(REPO, issue)
+            .into_iter()
+            .filter(|comment| comment.user == "github-actions[bot]")
+            .collect()
+    }
+
+    fn status_comment(&self, issue: u64) -> github_fake::Comment {
+        self.comments(issue)
+            .into_iter()
+            .find(|c| c.body.contains("<!-- jules-bridge:session="))
+            .expect("a status comment")
+    }
+
+    async fn step_until(&self, session: &str, state: State) {
+        for _ in 0..30 {
+            if self.client.get_session(session).await.unwrap().state == state {
+                return;
+            }
+            step(&self.jules, 1).await;
+        }
+        panic!("{session} never reached {state}");
+    }
+}
+
+fn read_outputs(path: &Path) -> HashMap<String, String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+/// A real payload from the fixtures, with some fields replaced (JSON pointers).
+fn fixture(name: &str, changes: &[(&str, Value)]) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/webhooks")
+        .join(name);
+    let mut payload: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (pointer, value) in changes {
+        *payload
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{name} has {pointer}")) = value.clone();
+    }
+    payload
+}
+
+fn labeled() -> Value {
+    fixture(
+        "issues.labeled.json",
+        &[("/label/name", json!("jules-bridge"))],
+    )
+}
+
+fn comment(body: &str) -> Value {
+    fixture(
+        "issue_comment.created.json",
+        &[("/comment/body", json!(body))],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_label_starts_a_session_and_reports_back() {
+    let world = World::new().await;
+    let run = world.run("issues", &labeled(), &[]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert!(run
+        .stdout
+        .starts_with(&format!("::add-mask::{KEY}\n::add-mask::{TOKEN}\n")));
+    assert_eq!(run.outputs["action-taken"], "created");
+    let session = run.outputs["session-name"].clone();
+    assert_eq!(
+        run.outputs["session-url"],
+        format!(
+            "https://jules.google.com/session/{}",
+            run.outputs["session-id"]
+        )
+    );
+    assert_eq!(world.jules.session_count(), 1);
+
+    // What Jules got: the issue as context, the requester, the source and branch.
+    let created = world.client.get_session(&session).await.unwrap();
+    assert!(created.prompt.contains(
+        "Context: GitHub issue Codertocat/Hello-World#1: Spelling error in the README file"
+    ));
+    assert!(created
+        .prompt
+        .contains("Requested by @Codertocat through jules-bridge."));
+    let context = created.source_context.unwrap();
+    assert_eq!(context.source, "sources/github/Codertocat/Hello-World");
+    assert_eq!(
+        context.github_repo_context.unwrap().starting_branch,
+        "master"
+    );
+    assert!(created.require_plan_approval);
+
+    // What the people on the issue see: 👀 on the issue and one status comment.
+    assert!(world.github.reactions().iter().any(
+        |r| r.content == "eyes" && matches!(&r.target, ReactionTarget::Issue { number: 1, .. })
+    ));
+    let comments = world.comments(1);
+    assert_eq!(comments.len(), 1);
+    assert!(
+        comments[0].body.starts_with("⏳ **Queued**"),
+        "{}",
+        comments[0].body
+    );
+    assert!(comments[0].body.contains("requested by @Codertocat"));
+    assert!(comments[0].body.ends_with(&format!(
+        "<!-- jules-bridge:session={session} requester=Codertocat -->"
+    )));
+    assert!(run.summary.contains("Prompt sent to Jules"));
+    assert!(run.summary.contains("Spelling error in the README file"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_label_never_starts_a_second_session() {
+    let world = World::new().await;
+    assert_eq!(
+        world.run("issues", &labeled(), &[]).outputs["action-taken"],
+        "created"
+    );
+    let again = world.run("issues", &labeled(), &[]);
+    assert_eq!(again.outputs["action-taken"], "status");
+    assert_eq!(world.jules.session_count(), 1);
+    assert_eq!(
+        world.comments(1).len(),
+        1,
+        "the status comment is edited, not repeated"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn label_plan_approve_and_pull_request_across_separate_runs() {
+    let world = World::new().await;
+    let first = world.run("issues", &labeled(), &[]);
+    let session = first.outputs["session-name"].clone();
+    world
+        .step_until(&session, State::AwaitingPlanApproval)
+        .await;
+
+    // A refresh shows the plan and the exact approve command.
+    let status = world.run("issue_comment", &comment("/jules status"), &[]);
+    assert_eq!(status.outputs["action-taken"], "status");
+    let body = world.status_comment(1).body;
+    assert!(
+        body.starts_with("📝 **Plan ready for review** (plan `"),
+        "{body}"
+    );
+    let short_id = body.split("/jules approve ").nth(1).unwrap()[..6].to_owned();
+    assert!(body.contains("- [ ] 1. "));
+
+    // A stale plan id is refused; the right one approves.
+    let stale = world.run("issue_comment", &comment("/jules approve abcdef"), &[]);
+    assert_eq!(stale.outputs["action-taken"], "refused");
+    assert!(world
+        .comments(1)
+        .iter()
+        .any(|c| c.body.contains("Not approved: you approved plan `abcdef`")));
+    let approved = world.run(
+        "issue_comment",
+        &comment(&format!("/jules approve {short_id}")),
+        &[],
+    );
+    assert_eq!(
+        approved.outputs["action-taken"], "approved",
+        "{}",
+        approved.stdout
+    );
+    assert!(world
+        .status_comment(1)
+        .body
+        .starts_with("🔨 **Jules is working**"));
+
+    world.step_until(&session, State::Completed).await;
+    let done = world.run("issue_comment", &comment("/jules status"), &[]);
+    let pr = done.outputs["pull-request-url"].clone();
+    assert!(
+        pr.starts_with("https://github.com/Codertocat/Hello-World/pull/"),
+        "{pr}"
+    );
+    assert_eq!(done.outputs["state"], "COMPLETED");
+    let body = world.status_comment(1).body;
+    assert!(
+        body.starts_with(&format!("✅ **Done** · [pull request]({pr})")),
+        "{body}"
+    );
+    assert_eq!(world.jules.session_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_without_an_id_and_with_nothing_pending() {
+    let world = World::new().await;
+    let nothing = world.run("issue_comment", &comment("/jules approve"), &[]);
+    assert_eq!(nothing.outputs["action-taken"], "ignored");
+    assert!(world.comments(1)[0]
+        .body
+        .contains("There is no Jules session for this conversation yet"));
+
+    let first = world.run("issues", &labeled(), &[]);
+    let session = first.outputs["session-name"].clone();
+    let early = world.run("issue_comment", &comment("/jules approve"), &[]);
+    assert_eq!(early.outputs["action-taken"], "ignored");
+    assert!(world
+        .comments(1)
+        .iter()
+        .any(|c| c.body.contains("There is no plan waiting for approval")));
+    world
+        .step_until(&session, State::AwaitingPlanApproval)
+        .await;
+    let approved = world.run("issue_comment", &comment("/jules approve"), &[]);
+    assert_eq!(approved.outputs["action-taken"], "approved");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_starts_a_session_then_talks_to_it() {
+    let world = World::new().await;
+    let first = world.run(
+        "issue_comment",
+        &comment("/jules fix the typo and add a spell check to CI"),
+        &[],
+    );
+    assert_eq!(first.outputs["action-taken"], "created");
+    let session = world
+        .client
+        .get_session(&first.outputs["session-name"])
+        .await
+        .unwrap();
+    assert!(session
+        .prompt
+        .starts_with("fix the typo and add a spell check to CI\n\nContext: GitHub issue"));
+    // 👀 on the triggering comment.
+    assert!(world
+        .github
+        .reactions()
+        .iter()
+        .any(|r| matches!(r.target, ReactionTarget::Comment { .. }) && r.content == "eyes"));
+
+    let second = world.run(
+        "issue_comment",
+        &comment("/jules also fix CONTRIBUTING.md"),
+        &[],
+    );
+    assert_eq!(second.outputs["action-taken"], "messaged");
+    assert_eq!(
+        second.outputs["session-name"],
+        first.outputs["session-name"]
+    );
+    assert_eq!(world.jules.session_count(), 1);
+    assert_eq!(world.jules.request_count("sessions.sendMessage"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_on_a_pull_request_works_on_its_head_branch() {
+    let world = World::new().await;
+    let repo = "ehuss/triagebot-test";
+    world.github.set_permission(repo, "ehuss", "maintain");
+    world.github.add_pull(repo, 85, "mentions", repo, "master");
+    let payload = fixture(
+        "issue_comment.created.8.json",
+        &[("/comment/body", json!("/jules make the example compile"))],
+    );
+    let run = world.run("issue_comment", &payload, &[]);
+    assert_eq!(run.outputs["action-taken"], "created", "{}", run.stdout);
+    let session = world
+        .client
+        .get_session(&run.outputs["session-name"])
+        .await
+        .unwrap();
+    let context = session.source_context.unwrap();
+    assert_eq!(context.source, "sources/github/ehuss/triagebot-test");
+    assert_eq!(
+        context.github_repo_context.unwrap().starting_branch,
+        "mentions"
+    );
+    assert!(session
+        .prompt
+        .contains("Context: GitHub pull request ehuss/triagebot-test#85"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_without_write_access_gets_one_polite_reply() {
+    let world = World::new().await;
+    world.github.set_permission(REPO, "Codertocat", "triage");
+    let run = world.run("issue_comment", &comment("/jules delete the tests"), &[]);
+    assert_eq!(run.code, Some(0));
+    assert_eq!(run.outputs["action-taken"], "refused");
+    let comments = world.comments(1);
+    assert_eq!(comments.len(), 1);
+    assert!(comments[0]
+        .body
+        .starts_with("Sorry @Codertocat, only people with write access"));
+    assert!(comments[0].body.contains("you have triage access"));
+    assert_eq!(
+        world.jules.request_count("sessions.create") + world.jules.request_count("sessions.list"),
+        0
+    );
+    // Not a collaborator at all: the same.
+    let outsider = world.run(
+        "issues",
+        &fixture(
+            "issues.labeled.json",
+            &[
+                ("/label/name", json!("jules-bridge")),
+                ("/sender/login", json!("mallory")),
+            ],
+        ),
+        &[],
+    );
+    assert_eq!(outsider.outputs["action-taken"], "refused");
+    assert_eq!(world.jules.session_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bots_and_the_bridge_itself_are_ignored() {
+    let world = World::new().await;
+    let from_bot = fixture(
+        "issue_comment.created.json",
+        &[
+            ("/comment/body", json!("/jules bump deps")),
+            ("/sender/login", json!("dependabot[bot]")),
+            ("/sender/type", json!("Bot")),
+        ],
+    );
+    assert_eq!(
+        world.run("issue_comment", &from_bot, &[]).outputs["action-taken"],
+        "ignored"
+    );
+    let allowed = world.run(
+        "issue_comment",
+        &from_bot,
+        &[("allowed-bots", "dependabot")],
+    );
+    assert_eq!(allowed.outputs["action-taken"], "created");
+
+    let ourselves = fixture(
+        "issue_comment.created.json",
+        &[
+            (
+                "/comment/body",
+                json!("Reply `/jules approve 5103d6` to start"),
+            ),
+            ("/sender/login", json!("github-actions[bot]")),
+            ("/sender/type", json!("Bot")),
+        ],
+    );
+    let run = world.run(
+        "issue_comment",
+        &ourselves,
+        &[("allowed-bots", "github-actions")],
+    );
+    assert_eq!(run.outputs["action-taken"], "ignored");
+    assert_eq!(world.jules.session_count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_pull_request_gets_a_clear_reply() {
+    let world = World::new().await;
+    let payload = fixture(
+        "pull_request.labeled.json",
+        &[
+            ("/label/name", json!("jules-bridge")),
+            (
+                "/pull_request/head/repo/full_name",
+                json!("someone/Hello-World"),
+            ),
+        ],
+    );
+    let run = world.run("pull_request", &payload, &[]);
+    assert_eq!(run.outputs["action-taken"], "refused");
+    let comments = world.comments(2);
+    assert!(
+        comments[0]
+            .body
+            .starts_with("Jules can only work on branches of this repository"),
+        "{}",
+        comments[0].body
+    );
+    assert_eq!(world.jules.session_count(), 0);
+
+    // A same-repository pull request: a session on its head branch.
+    let same = fixture(
+        "pull_request.labeled.json",
+        &[("/label/name", json!("jules-bridge"))],
+    );
+    let run = world.run("pull_request_target", &same, &[]);
+    assert_eq!(run.outputs["action-taken"], "created");
+    let session = world
+        .client
+        .get_session(&run.outputs["session-name"])
+        .await
+        .unwrap();
+    assert_eq!(
+        session
+            .source_context
+            .unwrap()
+            .github_repo_context
+            .unwrap()
+            .starting_branch,
+        "changes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_comment_runs_only_its_new_commands() {
+    let world = World::new().await;
+    let edited = fixture(
+        "issue_comment.edited.json",
+        &[
+            ("/comment/body", json!("/jules fix the typo\n\nthanks!")),
+            ("/changes/body/from", json!("/jules fix the typo\n\nthanks")),
+        ],
+    );
+    assert_eq!(
+        world.run("issue_comment", &edited, &[]).outputs["action-taken"],
+        "ignored"
+    );
+    let with_new = fixture(
+        "issue_comment.edited.json",
+        &[
+            ("/comment/body", json!("/jules fix the typo\n/jules status")),
+            ("/changes/body/from", json!("/jules fix the typo")),
+        ],
+    );
+    let run = world.run("issue_comment", &with_new, &[]);
+    assert_eq!(
+        world.jules.session_count(),
+        0,
+        "the old command did not run again"
+    );
+    assert_eq!(
+        run.outputs["action-taken"], "ignored",
+        "status with no session: {}",
+        run.stdout
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_workflow_run_starts_a_ci_fixer() {
+    let world = World::new().await;
+    // No real workflow_run payload is in the fixtures: the repository and sender objects are
+    // real ones; the run object carries the fields the bridge reads.
+    let base = fixture("issues.labeled.json", &[]);
+    let payload = json!({
+        "action": "completed",
+        "workflow_run": {
+            "id": 30433642, "name": "Build", "html_url": "https://github.com/Codertocat/Hello-World/actions/runs/30433642",
+            "head_branch": "feature-x", "head_sha": "acb5820ced9479c074f688cc328bf03f341a511d",
+            "conclusion": "failure", "pull_requests": [], "head_repository": {"full_name": REPO}
+        },
+        "repository": base["repository"], "sender": base["sender"],
+    });
+    let run = world.run("workflow_run", &payload, &[]);
+    assert_eq!(run.outputs["action-taken"], "created", "{}", run.stdout);
+    let session = world
+        .client
+        .get_session(&run.outputs["session-name"])
+        .await
+        .unwrap();
+    assert!(session
+        .prompt
+        .contains("the GitHub Actions workflow \"Build\" failed on branch `feature-x`"));
+    assert!(session
+        .prompt
+        .contains("https://github.com/Codertocat/Hello-World/actions/runs/30433642"));
+    assert_eq!(
+        session
+            .source_context
+            .unwrap()
+            .github_repo_context
+            .unwrap()
+            .starting_branch,
+        "feature-x"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jules_errors_are_reported_on_the_issue_and_in_the_exit_code() {
+    let world = World::new().await;
+    inject(
+        &world.jules,
+        json!({"errorStatus": 429, "errorRate": 1.0, "methods": ["sessions.create"]}),
+    )
+    .await;
+    let limited = world.run("issues", &labeled(), &[]);
+    assert_eq!(limited.code, Some(1));
+    assert!(limited.stdout.contains("::error title=jules-bridge::"));
+    assert_eq!(limited.outputs["action-taken"], "failed");
+    assert!(world
+        .comments(1)
+        .iter()
+        .any(|c| c.body.starts_with("⚠️ **Jules is at its session limit**")));
+
+    inject(
+        &world.jules,
+        json!({"errorStatus": 503, "errorRate": 1.0, "methods": ["sessions.create"]}),
+    )
+    .await;
+    let down = world.run("issues", &labeled(), &[]);
+    assert_eq!(down.code, Some(1));
+    assert!(world
+        .comments(1)
+        .iter()
+        .any(|c| c.body.starts_with("⚠️ **Jules could not start a session**")));
+
+    inject(&world.jules, json!({})).await;
+    let wrong_key = world.run(
+        "issues",
+        &labeled(),
+        &[("jules-api-key", "wrong-key-123456")],
+    );
+    assert_eq!(wrong_key.code, Some(1));
+    assert!(
+        !wrong_key.stdout.contains("wrong-key-123456\n")
+            || wrong_key.stdout.contains("::add-mask::wrong-key-123456")
+    );
+    assert!(world
+        .comments(1)
+        .iter()
+        .any(|c| c.body.starts_with("⚠️ **Jules rejected the API key**")));
+    for comment in world.comments(1) {
+        assert!(!comment.body.contains(KEY) && !comment.body.contains("wrong-key-123456"));
+    }
+    assert_eq!(world.jules.session_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_events_are_noticed_and_ignored() {
+    let world = World::new().await;
+    let run = world.run("issues", &fixture("issues.opened.json", &[]), &[]);
+    assert_eq!(run.code, Some(0));
+    assert_eq!(run.outputs["action-taken"], "ignored");
+    assert!(run
+        .stdout
+        .contains("::notice::jules-bridge: nothing to do (`issues.opened` is not handled)"));
+    let star = world.run("star", &json!({"action": "created"}), &[]);
+    assert_eq!(star.outputs["action-taken"], "ignored");
+    assert!(world.github.requests().iter().all(|r| r.method == "GET"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_fail_with_a_clear_error() {
+    let world = World::new().await;
+    let run = world.run("issues", &labeled(), &[("trigger-label", "jules")]);
+    assert_eq!(run.code, Some(1));
+    assert!(run
+        .stdout
+        .contains("::error title=jules-bridge::`trigger-label` must not be `jules`"));
+    let run = world.run("issues", &labeled(), &[("wait", "forever")]);
+    assert!(run.stdout.contains("`wait` must be none, plan or done"));
+    assert_eq!(world.jules.session_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dispatch_waits_until_done() {
+    // A self-driving fake: the run follows the session to the end.
+    let world = World::with(common::live_fake().await).await;
+    let base = fixture("issues.labeled.json", &[]);
+    let payload = json!({"inputs": {}, "ref": "refs/heads/master", "repository": base["repository"], "sender": base["sender"]});
+    let run = world.run(
+        "workflow_dispatch",
+        &payload,
+        &[
+            ("prompt", "Update the copyright year"),
+            ("wait", "done"),
+            ("require-plan-approval", "false"),
+        ],
+    );
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.outputs["action-taken"], "created");
+    assert_eq!(run.outputs["state"], "COMPLETED");
+    assert!(run.outputs["pull-request-url"]
+        .starts_with("https://github.com/Codertocat/Hello-World/pull/"));
+    let session = world
+        .client
+        .get_session(&run.outputs["session-name"])
+        .await
+        .unwrap();
+    assert!(session.prompt.starts_with("Update the copyright year"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_for_the_plan_keeps_the_status_comment_current() {
+    let world = World::with(common::live_fake().await).await;
+    let run = world.run("issues", &labeled(), &[("wait", "plan")]);
+    assert_eq!(run.code, Some(0), "{}\n{}", run.stdout, run.stderr);
+    assert_eq!(run.outputs["state"], "AWAITING_PLAN_APPROVAL");
+    let body = world.status_comment(1).body;
+    assert!(body.starts_with("📝 **Plan ready for review**"), "{body}");
+    assert!(world.status_comment(1).edits >= 1);
+}
