@@ -16,3 +16,4 @@ pub mod handler;
 pub mod jules;
 pub mod payload;
 pub mod simulate;
+pub mod store;

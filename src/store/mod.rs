@@ -1,0 +1,268 @@
+//! Durable state of the webhook server: deliveries (the work queue), tracked sessions (the
+//! relay), what was relayed, and leases. One trait, two engines: SQLite (the embedded
+//! default, one process) and PostgreSQL (several replicas share the work).
+//!
+//! Deliveries are claimed with a lease: a claimed delivery whose lease ran out (its worker
+//! died) is claimable again. Work for one issue is serialised: a delivery is not claimed
+//! while another delivery of the same `issue_key` holds a live lease.
+
+mod postgres;
+mod sqlite;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+pub type Timestamp = DateTime<Utc>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where a delivery is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for a worker (new, or a retry after `next_attempt_at`).
+    Pending,
+    /// Claimed by a worker holding a lease.
+    Processing,
+    /// Handled.
+    Done,
+    /// Recorded but not for us (unknown event or action, a ping, ...).
+    Ignored,
+    /// Failed `max_attempts` times; kept with its last error for an operator.
+    Dead,
+    /// Dropped without processing (its installation was removed).
+    Dropped,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Processing => "processing",
+            DeliveryStatus::Done => "done",
+            DeliveryStatus::Ignored => "ignored",
+            DeliveryStatus::Dead => "dead",
+            DeliveryStatus::Dropped => "dropped",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => DeliveryStatus::Pending,
+            "processing" => DeliveryStatus::Processing,
+            "done" => DeliveryStatus::Done,
+            "ignored" => DeliveryStatus::Ignored,
+            "dead" => DeliveryStatus::Dead,
+            "dropped" => DeliveryStatus::Dropped,
+            _ => return None,
+        })
+    }
+}
+
+/// A verified webhook delivery, as received.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// `X-GitHub-Hook-ID` (empty when absent).
+    pub hook_id: String,
+    /// `X-GitHub-Delivery`.
+    pub delivery_id: String,
+    /// `X-GitHub-Event`.
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    /// `owner/name`.
+    pub repo: Option<String>,
+    /// `owner/name#number` for events about an issue or PR: such work is serialised.
+    pub issue_key: Option<String>,
+    /// The raw body (JSON).
+    pub body: Vec<u8>,
+    /// `Pending`, or `Ignored` for deliveries recorded but not processed.
+    pub status: DeliveryStatus,
+    /// Why it was ignored, for operators.
+    pub note: Option<String>,
+}
+
+/// The answer to an insert: unique on (hook id, delivery id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    New(i64),
+    /// A redelivery: already stored under this id; not processed again.
+    Duplicate(i64),
+}
+
+/// A stored delivery.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub hook_id: String,
+    pub delivery_id: String,
+    pub event: String,
+    pub action: Option<String>,
+    pub installation_id: Option<i64>,
+    pub repo: Option<String>,
+    pub issue_key: Option<String>,
+    pub body: Vec<u8>,
+    pub status: DeliveryStatus,
+    /// Attempts started so far (a claim counts one).
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub note: Option<String>,
+    pub received_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub next_attempt_at: Timestamp,
+}
+
+/// A Jules session the relay keeps GitHub up to date about.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedSession {
+    /// `sessions/ID`.
+    pub name: String,
+    pub repo: String,
+    pub issue: i64,
+    pub installation_id: Option<i64>,
+    pub status_comment_id: Option<i64>,
+    pub requester: Option<String>,
+    /// The last state seen (`QUEUED`, ...).
+    pub state: String,
+    /// The session's `updateTime` when last relayed.
+    pub update_time: Option<Timestamp>,
+    /// The `createTime` of the newest activity relayed (the `create_time>` filter).
+    pub last_activity_time: Option<Timestamp>,
+    /// False once relaying stopped (issue closed, installation removed).
+    pub active: bool,
+    pub created_at: Timestamp,
+    /// When the relay last looked at this session on its own (not through the list page).
+    pub checked_at: Option<Timestamp>,
+}
+
+/// One queued session request (over a repository's limits).
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedRequest {
+    pub id: i64,
+    pub repo: String,
+    pub issue: i64,
+    /// The delivery to replay when a slot frees.
+    pub delivery_id: i64,
+    pub created_at: Timestamp,
+}
+
+/// The durable state. Every method is safe to call from several tasks and, on PostgreSQL,
+/// from several processes.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> StoreResult<()>;
+    /// The database answers and every migration is applied (for `/readyz`).
+    async fn ready(&self) -> StoreResult<()>;
+
+    // ---- deliveries ---------------------------------------------------------------------
+    async fn insert_delivery(&self, delivery: &NewDelivery) -> StoreResult<Inserted>;
+    /// Claims the oldest claimable delivery: `Pending` with `next_attempt_at <= now`, or
+    /// `Processing` with an expired lease; never one whose `issue_key` has another delivery
+    /// with a live lease. Sets `Processing`, the lease and `attempts + 1`.
+    async fn claim_delivery(&self, worker: &str, lease: Duration) -> StoreResult<Option<Delivery>>;
+    /// Extends a lease the worker still holds; false if it lost it.
+    async fn renew_delivery(&self, id: i64, worker: &str, lease: Duration) -> StoreResult<bool>;
+    /// `Done` with a note (what was done). Only by the lease holder; false otherwise.
+    async fn complete_delivery(&self, id: i64, worker: &str, note: &str) -> StoreResult<bool>;
+    /// A failed attempt: back to `Pending` at `retry_at`, or `Dead` when `retry_at` is None.
+    /// Keeps the error. Only by the lease holder.
+    async fn fail_delivery(
+        &self,
+        id: i64,
+        worker: &str,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> StoreResult<bool>;
+    /// Gives a claimed delivery back untouched (graceful shutdown): `Pending`, attempts - 1.
+    async fn release_delivery(&self, id: i64, worker: &str) -> StoreResult<bool>;
+    /// Newest first, optionally of one status.
+    async fn list_deliveries(
+        &self,
+        status: Option<DeliveryStatus>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>>;
+    /// By numeric id or by `X-GitHub-Delivery` GUID.
+    async fn get_delivery(&self, id_or_guid: &str) -> StoreResult<Option<Delivery>>;
+    /// An operator's replay: back to `Pending` now with attempts reset; false if unknown or
+    /// being processed.
+    async fn retry_delivery(&self, id: i64) -> StoreResult<bool>;
+    /// Pending deliveries of a removed installation become `Dropped`; returns how many.
+    async fn drop_installation(&self, installation_id: i64) -> StoreResult<u64>;
+    /// Pending plus processing deliveries.
+    async fn queue_depth(&self) -> StoreResult<i64>;
+
+    // ---- tracked sessions -------------------------------------------------------------------
+    /// Inserts or replaces by name.
+    async fn upsert_session(&self, session: &TrackedSession) -> StoreResult<()>;
+    async fn get_session(&self, name: &str) -> StoreResult<Option<TrackedSession>>;
+    /// Active sessions, oldest first.
+    async fn active_sessions(&self) -> StoreResult<Vec<TrackedSession>>;
+    /// The newest tracked session of an issue (any state).
+    async fn session_for_issue(
+        &self,
+        repo: &str,
+        issue: i64,
+    ) -> StoreResult<Option<TrackedSession>>;
+    /// Stops relaying every session of an issue; returns them.
+    async fn deactivate_issue(&self, repo: &str, issue: i64) -> StoreResult<Vec<TrackedSession>>;
+    /// Stops relaying every session of an installation; returns how many.
+    async fn deactivate_installation(&self, installation_id: i64) -> StoreResult<u64>;
+    /// Active sessions of a repository whose state is not COMPLETED or FAILED.
+    async fn count_running(&self, repo: &str) -> StoreResult<i64>;
+    /// Sessions of a repository created since `since`.
+    async fn count_created_since(&self, repo: &str, since: Timestamp) -> StoreResult<i64>;
+
+    /// Records that `activity_id` of `session` was relayed as `kind`; false if it already
+    /// was (so nothing is posted twice, across restarts and replicas).
+    async fn record_relayed(
+        &self,
+        session: &str,
+        activity_id: &str,
+        kind: &str,
+    ) -> StoreResult<bool>;
+
+    // ---- queued requests (repository limits) ------------------------------------------------
+    async fn enqueue_request(
+        &self,
+        repo: &str,
+        issue: i64,
+        delivery_id: i64,
+    ) -> StoreResult<QueuedRequest>;
+    /// 1-based position among the repository's queued requests.
+    async fn queue_position(&self, id: i64) -> StoreResult<Option<i64>>;
+    /// Removes and returns the repository's oldest queued request.
+    async fn pop_queued(&self, repo: &str) -> StoreResult<Option<QueuedRequest>>;
+    /// Repositories with queued requests.
+    async fn queued_repos(&self) -> StoreResult<Vec<String>>;
+
+    // ---- leases -----------------------------------------------------------------------------
+    /// Takes or renews the named lease (for example the relay's) for `owner`; false when
+    /// someone else holds it unexpired.
+    async fn try_lease(&self, key: &str, owner: &str, ttl: Duration) -> StoreResult<bool>;
+    async fn release_lease(&self, key: &str, owner: &str) -> StoreResult<()>;
+}
+
+/// Opens the store a `DATABASE_URL` names: `postgres://...` or `sqlite:...` (a file path
+/// is accepted too). Does not migrate.
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+    }
+}
