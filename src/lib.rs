@@ -15,5 +15,6 @@ pub mod github;
 pub mod handler;
 pub mod jules;
 pub mod payload;
+pub mod repo_config;
 pub mod simulate;
 pub mod store;
