@@ -16,5 +16,6 @@ pub mod handler;
 pub mod jules;
 pub mod payload;
 pub mod repo_config;
+pub mod server;
 pub mod simulate;
 pub mod store;

@@ -329,3 +329,52 @@ fn simulate_explains_a_decision_without_credentials() {
     assert!(stdout(&output)
         .contains("decision    ignore: label `bug` is not the trigger label `jules-bridge`"));
 }
+
+#[test]
+fn serve_refuses_to_start_without_a_webhook_secret_and_says_everything_missing() {
+    let output = Command::new(env!("CARGO_BIN_EXE_jules-bridge"))
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let err = stderr(&output);
+    assert!(err.contains("WEBHOOK_SECRET is required"), "{err}");
+    assert!(err.contains("JULES_API_KEY is required"), "{err}");
+    assert!(err.contains("GitHub credentials are required"), "{err}");
+
+    let output = Command::new(env!("CARGO_BIN_EXE_jules-bridge"))
+        .arg("serve")
+        .env_clear()
+        .env("WEBHOOK_SECRET", "s")
+        .env("JULES_API_KEY", "k")
+        .env("APP_ID", "12")
+        .output()
+        .unwrap();
+    assert!(stderr(&output).contains("APP_ID is set but PRIVATE_KEY / PRIVATE_KEY_PATH is not"));
+}
+
+#[test]
+fn migrate_and_deliveries_work_on_a_fresh_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("ops.db").display());
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_jules-bridge"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .output()
+            .unwrap()
+    };
+    let migrated = run(&["migrate"]);
+    assert!(migrated.status.success(), "{}", stderr(&migrated));
+    assert_eq!(stdout(&migrated).trim(), "migrations applied");
+    let listed = run(&["deliveries", "list"]);
+    assert!(listed.status.success());
+    assert_eq!(stdout(&listed), "");
+    let missing = run(&["deliveries", "show", "12345"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("no delivery 12345"));
+    let bad = run(&["deliveries", "list", "--status", "weird"]);
+    assert_eq!(bad.status.code(), Some(2));
+}

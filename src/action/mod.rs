@@ -121,6 +121,9 @@ impl Inputs {
             title: env.input("title"),
             run_url,
             trigger_id: env.var("GITHUB_RUN_ID").unwrap_or_else(|| "local".into()),
+            // A re-run of the same workflow run may follow a crash after the create.
+            recheck_before_create: env.var("GITHUB_RUN_ATTEMPT").is_some_and(|a| a != "1"),
+            ..Settings::default()
         };
         Ok(Inputs {
             jules_api_key: SecretString::from(jules_api_key),
@@ -236,6 +239,7 @@ async fn run_inner<W: Write>(
         github: &github,
         jules: &jules,
         settings: &inputs.settings,
+        gate: None,
     };
 
     let mut outcome = handler

@@ -2,6 +2,7 @@
 
 mod jules;
 mod render;
+mod serve;
 mod simulate;
 
 use std::process::ExitCode;
@@ -38,6 +39,12 @@ pub enum Command {
     Action,
     /// Explain what the bridge would do with an event, without calling Jules or writing to GitHub.
     Simulate(simulate::SimulateArgs),
+    /// Run the webhook receiver (a GitHub App).
+    Serve(crate::server::config::ServeArgs),
+    /// Apply the database migrations and exit.
+    Migrate(serve::DatabaseArgs),
+    /// Inspect and replay stored webhook deliveries.
+    Deliveries(serve::DeliveriesArgs),
     /// Call the Jules API directly: every method, for operators and scripts.
     Jules(JulesArgs),
 }
@@ -50,6 +57,9 @@ pub async fn run(cli: Cli) -> ExitCode {
             crate::action::run(&env, std::io::stdout()).await
         }
         Command::Simulate(args) => simulate::run(args).await,
+        Command::Serve(args) => serve::serve(args).await,
+        Command::Migrate(args) => serve::migrate(args).await,
+        Command::Deliveries(args) => serve::deliveries(args).await,
         Command::Jules(args) => jules::run(args).await,
     }
 }

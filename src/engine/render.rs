@@ -180,6 +180,21 @@ pub fn question_comment(view: &SessionView, requester: Option<&str>, prefix: &st
     )
 }
 
+/// The last line of a "queued" comment, so the comment is found and turned into the status
+/// comment when the session starts.
+pub const QUEUED_MARKER: &str = "<!-- jules-bridge:queued -->";
+
+/// A request that waits for a free slot.
+pub fn queued_comment(position: i64, reason: &str, requester: Option<&str>) -> String {
+    let requested = requester
+        .map(|login| format!(" · requested by @{login}"))
+        .unwrap_or_default();
+    format!(
+        "⏳ **Queued** (position {position}){requested}\n\n{}. Jules will start as soon as a slot frees; this comment will show the session then.\n\n{QUEUED_MARKER}",
+        one_line(reason)
+    )
+}
+
 /// The reply to `/jules help` and to a malformed command.
 pub fn help(prefix: &str, trigger_label: &str) -> String {
     format!(

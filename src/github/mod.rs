@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::engine::event::{Actor, PullBranches, RepoName};
 use crate::engine::policy::Permission;
+use crate::jules::CallObserver;
 
 /// Everything that can go wrong calling GitHub. Never holds a token.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +72,7 @@ pub struct IssueComment {
 pub struct GitHubClient {
     octocrab: Octocrab,
     retries: usize,
+    observer: Option<CallObserver>,
 }
 
 impl std::fmt::Debug for GitHubClient {
@@ -100,11 +102,28 @@ impl GitHubClient {
         GitHubClient {
             octocrab,
             retries: 3,
+            observer: None,
+        }
+    }
+
+    /// Counts every call (for metrics).
+    pub fn with_observer(mut self, observer: CallObserver) -> Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    fn observe<T>(&self, method: &'static str, result: &Result<T, GitHubError>) {
+        if let Some(observer) = &self.observer {
+            let status = match result {
+                Ok(_) => 200,
+                Err(error) => error.status().unwrap_or(0),
+            };
+            (observer.0)(method, status);
         }
     }
 
     /// Runs an idempotent call with bounded retries.
-    async fn retrying<T, F, Fut>(&self, what: &str, mut call: F) -> Result<T, GitHubError>
+    async fn retrying<T, F, Fut>(&self, what: &'static str, mut call: F) -> Result<T, GitHubError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, GitHubError>>,
@@ -116,7 +135,9 @@ impl GitHubClient {
             .with_max_times(self.retries)
             .build();
         loop {
-            match call().await {
+            let result = call().await;
+            self.observe(what, &result);
+            match result {
                 Err(error) if error.is_transient() => match delays.next() {
                     Some(delay) => {
                         tracing::warn!(%error, what, delay_ms = delay.as_millis() as u64, "retrying GitHub call");
@@ -222,13 +243,14 @@ impl GitHubClient {
         issue: u64,
         body: &str,
     ) -> Result<u64, GitHubError> {
-        let comment = self
+        let result = self
             .octocrab
             .issues(&repo.owner, &repo.name)
             .create_comment(issue, body)
             .await
-            .map_err(GitHubError::from_octocrab)?;
-        Ok(comment.id.into_inner())
+            .map_err(GitHubError::from_octocrab);
+        self.observe("create comment", &result);
+        Ok(result?.id.into_inner())
     }
 
     /// Replaces a comment's body (idempotent, so retried).
@@ -277,6 +299,30 @@ impl GitHubClient {
                 .map_err(GitHubError::from_octocrab)
         })
         .await
+    }
+
+    /// A file's text on the default branch; `None` when it does not exist.
+    pub async fn file(&self, repo: &RepoName, path: &str) -> Result<Option<String>, GitHubError> {
+        let result = self
+            .retrying("get content", || async {
+                self.octocrab
+                    .repos(&repo.owner, &repo.name)
+                    .get_content()
+                    .path(path)
+                    .send()
+                    .await
+                    .map_err(GitHubError::from_octocrab)
+            })
+            .await;
+        match result {
+            Ok(mut items) => Ok(items
+                .take_items()
+                .into_iter()
+                .next()
+                .and_then(|item| item.decoded_content())),
+            Err(error) if error.status() == Some(404) => Ok(None),
+            Err(error) => Err(error),
+        }
     }
 
     /// The names of a workflow run's failed jobs.

@@ -42,6 +42,13 @@ pub struct Settings {
     pub run_url: Option<String>,
     /// Identifies the trigger (a workflow run id, a delivery id) for exactly-once creation.
     pub trigger_id: String,
+    /// Before creating, look for a session made by an earlier attempt of this same trigger
+    /// (a retried delivery whose first attempt crashed after the create).
+    pub recheck_before_create: bool,
+    /// Sessions of this repository that may run at once (server mode; `None`: no limit).
+    pub max_concurrent_sessions: Option<u32>,
+    /// Sessions this repository may start per UTC day (server mode; `None`: no limit).
+    pub daily_session_budget: Option<u32>,
 }
 
 impl Default for Settings {
@@ -58,6 +65,9 @@ impl Default for Settings {
             title: None,
             run_url: None,
             trigger_id: String::new(),
+            recheck_before_create: false,
+            max_concurrent_sessions: None,
+            daily_session_budget: None,
         }
     }
 }
@@ -72,6 +82,8 @@ pub enum ActionTaken {
     Help,
     Refused,
     Ignored,
+    /// Over the repository's limits, or Jules is at its limit: waiting for a slot.
+    Queued,
     Failed,
 }
 
@@ -85,6 +97,7 @@ impl ActionTaken {
             ActionTaken::Help => "help",
             ActionTaken::Refused => "refused",
             ActionTaken::Ignored => "ignored",
+            ActionTaken::Queued => "queued",
             ActionTaken::Failed => "failed",
         }
     }
@@ -139,6 +152,29 @@ pub enum HandlerError {
     GitHub(#[from] GitHubError),
     #[error("{0}")]
     Event(String),
+    #[error("store: {0}")]
+    Store(String),
+}
+
+/// Decides whether a new session may start now (server mode: repository limits and Jules'
+/// own limit); a request that may not is queued and started later.
+#[async_trait::async_trait]
+pub trait CreateGate: Send + Sync {
+    /// Checks the repository's limits; over them, the request is queued.
+    async fn admit(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+        settings: &Settings,
+    ) -> Result<Admission, HandlerError>;
+    /// Jules answered "at limit": queue the request; returns its position.
+    async fn queue(&self, repo: &RepoName, issue: u64) -> Result<i64, HandlerError>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Go,
+    Queued { position: i64, reason: String },
 }
 
 /// Handles events for one repository with one GitHub identity.
@@ -146,6 +182,8 @@ pub struct Handler<'a> {
     pub github: &'a GitHubClient,
     pub jules: &'a JulesClient,
     pub settings: &'a Settings,
+    /// Limits and queueing (server mode); `None` starts sessions right away.
+    pub gate: Option<&'a dyn CreateGate>,
 }
 
 /// The issue-scoped context of a request.

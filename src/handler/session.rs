@@ -1,7 +1,7 @@
 //! Starting, messaging, approving and refreshing sessions.
 
 use super::status::StatusComment;
-use super::{ActionTaken, Handler, HandlerError, Outcome, Report, Request};
+use super::{ActionTaken, Admission, Handler, HandlerError, Outcome, Report, Request};
 use crate::engine::event::{Actor, RepoName, Repository, WorkflowRun};
 use crate::engine::prompt::{build_prompt, PromptParts};
 use crate::engine::render;
@@ -90,17 +90,59 @@ impl Handler<'_> {
             .unwrap_or_else(|| format!("label-{}", self.settings.trigger_id));
         let tag = request_tag(&format!("{repo}#{number}:{trigger}"));
         let branch = self.settings.starting_branch.as_deref().unwrap_or(branch);
-        let new = self.new_session(&prompt, repo, branch, title, tag);
-        let session = match self.jules.create_session(&new).await {
-            Ok(session) => session,
-            Err(error) => {
-                self.report_create_failure(repo, number, &error).await;
-                return Err(error.into());
+        let earlier = match (&tag, self.settings.recheck_before_create) {
+            (Some(tag), true) => {
+                let since = chrono::Utc::now() - chrono::Duration::days(2);
+                self.jules.find_session_by_tag(tag, since).await?
             }
+            _ => None,
         };
         let requester = Some(request.sender.login.as_str());
+        // A request queued earlier has a "queued" comment: it becomes the status comment.
+        let queued_comment = match self.gate {
+            Some(_) => self.find_queued(repo, number).await?,
+            None => None,
+        };
+        if let (Some(gate), None) = (self.gate, &earlier) {
+            if let Admission::Queued { position, reason } =
+                gate.admit(repo, number, self.settings).await?
+            {
+                return self
+                    .report_queued(repo, number, requester, queued_comment, position, &reason)
+                    .await;
+            }
+        }
+        let new = self.new_session(&prompt, repo, branch, title, tag);
+        let session = match earlier {
+            Some(session) => session,
+            None => match self.jules.create_session(&new).await {
+                Ok(session) => session,
+                Err(error) if error.is_at_limit() && self.gate.is_some() => {
+                    let Some(gate) = self.gate else {
+                        return Err(error.into());
+                    };
+                    let position = gate.queue(repo, number).await?;
+                    let reason = "Jules is at its plan limit (concurrent or daily sessions)";
+                    return self
+                        .report_queued(repo, number, requester, queued_comment, position, reason)
+                        .await;
+                }
+                Err(error) => {
+                    self.report_create_failure(repo, number, &error).await;
+                    return Err(error.into());
+                }
+            },
+        };
+        let existing = queued_comment.map(|id| StatusComment {
+            id,
+            body: String::new(),
+            marker: crate::engine::status::Marker {
+                session: session.name.clone(),
+                requester: requester.map(str::to_owned),
+            },
+        });
         let (view, comment_id) = self
-            .publish_status(repo, number, &session, requester, None, None)
+            .publish_status(repo, number, &session, requester, existing.as_ref(), None)
             .await?;
         let mut outcome = Outcome::new(ActionTaken::Created, format!("created {}", session.name));
         outcome.session = Some(session);
@@ -113,6 +155,45 @@ impl Handler<'_> {
             requester: requester.map(str::to_owned),
         });
         Ok(outcome)
+    }
+
+    /// Posts (or updates) the "queued" comment and reports the request as queued.
+    async fn report_queued(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        requester: Option<&str>,
+        queued_comment: Option<u64>,
+        position: i64,
+        reason: &str,
+    ) -> Result<Outcome, HandlerError> {
+        let text = render::queued_comment(position, reason, requester);
+        match queued_comment {
+            Some(id) => self.github.update_comment(repo, id, &text).await?,
+            None => {
+                self.github.create_comment(repo, number, &text).await?;
+            }
+        }
+        Ok(Outcome::new(
+            ActionTaken::Queued,
+            format!("queued at position {position}: {reason}"),
+        ))
+    }
+
+    /// The bridge's own "queued" comment on an issue, if any.
+    async fn find_queued(&self, repo: &RepoName, number: u64) -> Result<Option<u64>, HandlerError> {
+        let comments = self.github.comments(repo, number).await?;
+        Ok(comments
+            .into_iter()
+            .rev()
+            .filter(|c| {
+                self.settings
+                    .own_logins
+                    .iter()
+                    .any(|own| own.eq_ignore_ascii_case(&c.author.login))
+            })
+            .find(|c| c.body.trim_end().ends_with(render::QUEUED_MARKER))
+            .map(|c| c.id))
     }
 
     /// `/jules approve [PLAN]`: approves only a pending plan, and only the one the person

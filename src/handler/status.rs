@@ -60,8 +60,24 @@ impl Handler<'_> {
             Vec::new()
         };
         let view = SessionView::new(session, &activities);
+        let id = self
+            .publish_view(repo, issue, &view, requester, existing, notice)
+            .await?;
+        Ok((view, id))
+    }
+
+    /// Renders `view` and posts or edits the status comment; returns its id.
+    pub(super) async fn publish_view(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+        view: &SessionView,
+        requester: Option<&str>,
+        existing: Option<&StatusComment>,
+        notice: Option<&str>,
+    ) -> Result<u64, HandlerError> {
         let body = render::status_comment(
-            &view,
+            view,
             &StatusContext {
                 requester,
                 prefix: &self.settings.command_prefix,
@@ -77,6 +93,36 @@ impl Handler<'_> {
             }
             None => self.github.create_comment(repo, issue, &body).await?,
         };
-        Ok((view, id))
+        Ok(id)
+    }
+}
+
+impl Handler<'_> {
+    /// Renders the status comment of `report` from a view the caller already has (the
+    /// relay keeps the activities it has seen) and edits it in place, or posts it when
+    /// there is none yet; returns the comment id.
+    pub async fn show_view(
+        &self,
+        view: &SessionView,
+        report: &super::Report,
+        notice: Option<&str>,
+    ) -> Result<u64, HandlerError> {
+        let existing = report.status_comment_id.map(|id| StatusComment {
+            id,
+            body: String::new(),
+            marker: Marker {
+                session: view.name.clone(),
+                requester: report.requester.clone(),
+            },
+        });
+        self.publish_view(
+            &report.repo,
+            report.issue,
+            view,
+            report.requester.as_deref(),
+            existing.as_ref(),
+            notice,
+        )
+        .await
     }
 }

@@ -33,6 +33,19 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
     pub user_agent: String,
+    /// Told about every HTTP exchange (for metrics).
+    pub observer: Option<CallObserver>,
+}
+
+/// A callback told about every API call: the method name (`sessions.get`) and the HTTP
+/// status (0 when no answer came).
+#[derive(Clone)]
+pub struct CallObserver(pub Arc<dyn Fn(&'static str, u16) + Send + Sync>);
+
+impl std::fmt::Debug for CallObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallObserver")
+    }
 }
 
 impl Default for ClientConfig {
@@ -43,6 +56,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
             user_agent: concat!("jules-bridge/", env!("CARGO_PKG_VERSION")).to_owned(),
+            observer: None,
         }
     }
 }
@@ -58,6 +72,7 @@ struct Inner {
     /// `{base_url}/v1alpha`.
     api_root: String,
     retry: RetryPolicy,
+    observer: Option<CallObserver>,
 }
 
 impl std::fmt::Debug for JulesClient {
@@ -114,6 +129,7 @@ impl JulesClient {
                 http,
                 api_root: format!("{}/v1alpha", base.as_str().trim_end_matches('/')),
                 retry: config.retry,
+                observer: config.observer,
             }),
         })
     }
@@ -432,10 +448,12 @@ impl JulesClient {
             request = request.json(body);
         }
         debug!(method = call.method, "jules request");
-        let response = request
-            .send()
-            .await
-            .map_err(|err| JulesError::from_reqwest(call.method, err))?;
+        let response = request.send().await;
+        if let Some(observer) = &self.inner.observer {
+            let status = response.as_ref().map_or(0, |r| r.status().as_u16());
+            (observer.0)(call.method, status);
+        }
+        let response = response.map_err(|err| JulesError::from_reqwest(call.method, err))?;
         let status = response.status();
         let retry_after = parse_retry_after(response.headers());
         let body = response

@@ -13,7 +13,7 @@ mod paging;
 pub mod retry;
 pub mod watch;
 
-pub use client::{format_timestamp, ClientConfig, JulesClient, DEFAULT_API_URL};
+pub use client::{format_timestamp, CallObserver, ClientConfig, JulesClient, DEFAULT_API_URL};
 pub use create::{request_tag_of, strip_request_tag, RequestTag};
 pub use error::{ApiError, JulesError};
 pub use models::*;

@@ -1,0 +1,339 @@
+//! The relay: Jules has no push, so the server polls it and keeps GitHub up to date.
+//!
+//! Cost per tick is constant in the number of idle sessions: one `sessions.list` page
+//! (newest first, 100 per page) tells which tracked sessions changed (`updateTime`);
+//! activities are fetched only for those, and only the new ones
+//! (`filter=create_time>"<last relayed>"`). A tracked session that is not on the first page
+//! is checked on its own, every tenth tick. What was relayed is stored, so a restart neither
+//! repeats nor skips a question comment. With PostgreSQL and several replicas, one of them
+//! holds the relay lease at a time, so each session is relayed by one process.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+
+use super::AppState;
+use crate::engine::event::RepoName;
+use crate::engine::render;
+use crate::engine::status::SessionView;
+use crate::handler::{Handler, Report};
+use crate::jules::{Activity, ActivityKind, JulesError, Session, State};
+use crate::store::TrackedSession;
+
+const LEASE_KEY: &str = "relay";
+
+/// Tracked sessions not on the first `sessions.list` page are checked every this many ticks.
+const LONE_CHECK_EVERY: u64 = 10;
+
+/// The activities seen per session, so a changed session costs one filtered list.
+type Seen = HashMap<String, Vec<Activity>>;
+
+pub async fn run(state: Arc<AppState>, owner: String, mut shutdown: watch::Receiver<bool>) {
+    let mut seen = Seen::new();
+    let mut tick: u64 = 0;
+    let lease = state.config.relay_slow + Duration::from_secs(30);
+    loop {
+        if *shutdown.borrow() {
+            let _ = state.store.release_lease(LEASE_KEY, &owner).await;
+            return;
+        }
+        let busy = match state.store.try_lease(LEASE_KEY, &owner, lease).await {
+            Ok(true) => {
+                let busy = match relay_tick(&state, &mut seen, tick).await {
+                    Ok(busy) => busy,
+                    Err(error) => {
+                        tracing::warn!(%error, "relay tick failed; trying again next tick");
+                        true
+                    }
+                };
+                if let Err(error) = drain_queues(&state, tick).await {
+                    tracing::warn!(%error, "cannot start queued requests");
+                }
+                busy
+            }
+            // Another replica relays; look again later in case it goes away.
+            Ok(false) => false,
+            Err(error) => {
+                tracing::warn!(%error, "cannot take the relay lease");
+                false
+            }
+        };
+        tick += 1;
+        let interval = if busy {
+            state.config.relay_fast
+        } else {
+            state.config.relay_slow
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = state.relay_wake.notified() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// One pass over the tracked sessions; true while some session is working (poll fast).
+async fn relay_tick(state: &Arc<AppState>, seen: &mut Seen, tick: u64) -> Result<bool, JulesError> {
+    let tracked = match state.store.active_sessions().await {
+        Ok(tracked) => tracked,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read tracked sessions");
+            return Ok(false);
+        }
+    };
+    update_gauges(state, &tracked);
+    if tracked.is_empty() {
+        return Ok(false);
+    }
+    let page = state
+        .jules
+        .list_sessions_page(false, Some(100), None)
+        .await?;
+    let listed: HashMap<&str, &Session> =
+        page.sessions.iter().map(|s| (s.name.as_str(), s)).collect();
+    let mut busy = false;
+    for session in tracked {
+        let current = match listed.get(session.name.as_str()) {
+            Some(listed) => {
+                let unchanged = session.update_time.is_some()
+                    && listed.update_time == session.update_time
+                    && seen.contains_key(&session.name);
+                (!unchanged).then(|| (*listed).clone())
+            }
+            None if session.checked_at.is_none() || tick % LONE_CHECK_EVERY == 0 => {
+                match state.jules.get_session(&session.name).await {
+                    Ok(current) => Some(current),
+                    Err(error) if error.is_not_found() => {
+                        tracing::info!(session = %session.name, "session deleted in Jules; stopping its relay");
+                        let stopped = TrackedSession {
+                            active: false,
+                            ..session.clone()
+                        };
+                        let _ = state.store.upsert_session(&stopped).await;
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            None => None,
+        };
+        let state_now = current
+            .as_ref()
+            .map_or_else(|| State::from(session.state.as_str()), |s| s.state.clone());
+        busy |= !state_now.awaits_human() && !state_now.is_finished();
+        if let Some(current) = current {
+            if let Err(error) = relay_session(state, seen, &session, &current).await {
+                tracing::warn!(session = %session.name, error = %error, "cannot relay the session; will retry");
+            }
+        }
+    }
+    Ok(busy)
+}
+
+#[derive(Debug, thiserror::Error)]
+enum RelayError {
+    #[error("{0}")]
+    Jules(#[from] JulesError),
+    #[error("{0}")]
+    Handler(#[from] crate::handler::HandlerError),
+    #[error("{0}")]
+    GitHub(#[from] crate::github::GitHubError),
+    #[error("{0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+async fn relay_session(
+    state: &Arc<AppState>,
+    seen: &mut Seen,
+    tracked: &TrackedSession,
+    session: &Session,
+) -> Result<(), RelayError> {
+    // New activities only; the first time after a start, all of them (to render the plan).
+    let new: Vec<Activity> = match seen.get_mut(&tracked.name) {
+        Some(known) => {
+            let new = state
+                .jules
+                .all_activities(&tracked.name, tracked.last_activity_time)
+                .await?;
+            known.extend(new.iter().cloned());
+            new
+        }
+        None => {
+            let all = state.jules.all_activities(&tracked.name, None).await?;
+            let new = all
+                .iter()
+                .filter(|a| match (a.create_time, tracked.last_activity_time) {
+                    (Some(created), Some(last)) => created > last,
+                    _ => true,
+                })
+                .cloned()
+                .collect();
+            seen.insert(tracked.name.clone(), all);
+            new
+        }
+    };
+    let all = seen
+        .get(&tracked.name)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let view = SessionView::new(session, all);
+
+    let repo = RepoName::parse(&tracked.repo).ok_or_else(|| {
+        crate::store::StoreError::Invalid(format!(
+            "tracked session with a bad repository {:?}",
+            tracked.repo
+        ))
+    })?;
+    let github = state
+        .auth
+        .client_for(tracked.installation_id)?
+        .with_observer(state.metrics.github_observer());
+    let handler = Handler {
+        github: &github,
+        jules: &state.jules,
+        settings: &state.base_settings,
+        gate: None,
+    };
+    let report = Report {
+        repo: repo.clone(),
+        issue: tracked.issue as u64,
+        status_comment_id: tracked.status_comment_id.map(|id| id as u64),
+        requester: tracked.requester.clone(),
+    };
+    let comment_id = handler.show_view(&view, &report, None).await?;
+
+    // A question must notify the requester: a new comment, once per question.
+    if view.state == State::AwaitingUserFeedback {
+        let question = all
+            .iter()
+            .rev()
+            .find(|a| matches!(a.kind, ActivityKind::AgentMessaged(_)));
+        if let Some(question) = question {
+            if state
+                .store
+                .record_relayed(&tracked.name, &question.id, "question")
+                .await?
+            {
+                let text = render::question_comment(
+                    &view,
+                    tracked.requester.as_deref(),
+                    &state.base_settings.command_prefix,
+                );
+                github.create_comment(&repo, report.issue, &text).await?;
+            }
+        }
+    }
+
+    let newest = new
+        .iter()
+        .filter_map(|a| a.create_time)
+        .max()
+        .or(tracked.last_activity_time);
+    // Relaying may have been stopped meanwhile (the issue was closed): never undo that.
+    let still_active = state
+        .store
+        .get_session(&tracked.name)
+        .await?
+        .is_none_or(|stored| stored.active);
+    let updated = TrackedSession {
+        state: view.state.to_string(),
+        update_time: session.update_time,
+        last_activity_time: newest,
+        status_comment_id: Some(comment_id as i64),
+        // COMPLETED is not final, but a finished session needs no polling until a message
+        // wakes it (the handler marks it active again then).
+        active: still_active && !view.state.is_finished(),
+        checked_at: Some(Utc::now()),
+        ..tracked.clone()
+    };
+    state.store.upsert_session(&updated).await?;
+    if !updated.active {
+        seen.remove(&tracked.name);
+    }
+    Ok(())
+}
+
+/// Without repository limits, a queued request waits for Jules' own limit: it is tried again
+/// every this many ticks.
+const JULES_LIMIT_RETRY_EVERY: u64 = 10;
+
+/// Starts queued requests of repositories that have room again, oldest first: the request's
+/// delivery is replayed, and its "queued" comment becomes the status comment.
+async fn drain_queues(state: &Arc<AppState>, tick: u64) -> Result<(), crate::store::StoreError> {
+    for repo in state.store.queued_repos().await? {
+        let settings = state
+            .configs
+            .cached_settings(&repo, &state.base_settings)
+            .unwrap_or_else(|| state.base_settings.clone());
+        let limited =
+            settings.max_concurrent_sessions.is_some() || settings.daily_session_budget.is_some();
+        if !limited && tick % JULES_LIMIT_RETRY_EVERY != 0 {
+            continue;
+        }
+        if super::limits::over_limits(state.store.as_ref(), &repo, &settings)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        if let Some(queued) = state.store.pop_queued(&repo).await? {
+            if state.store.retry_delivery(queued.delivery_id).await? {
+                tracing::info!(repo = %repo, issue = queued.issue, "a slot is free: starting a queued request");
+                state.work.notify_one();
+            } else {
+                // Its delivery is still being processed: keep the request queued.
+                state
+                    .store
+                    .enqueue_request(&queued.repo, queued.issue, queued.delivery_id)
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn update_gauges(state: &AppState, tracked: &[TrackedSession]) {
+    state.metrics.tracked_sessions.clear();
+    for session in tracked {
+        state
+            .metrics
+            .tracked_sessions
+            .get_or_create(&super::metrics::StateLabels {
+                state: session.state.clone(),
+            })
+            .inc();
+    }
+}
+
+/// Edits a stopped session's status comment to say why updates stopped (issue closed).
+pub async fn tell_stopped(state: &Arc<AppState>, tracked: &TrackedSession, notice: &str) {
+    let result: Result<(), RelayError> = async {
+        let session = state.jules.get_session(&tracked.name).await?;
+        let activities = state.jules.all_activities(&tracked.name, None).await?;
+        let view = SessionView::new(&session, &activities);
+        let repo = RepoName::parse(&tracked.repo)
+            .ok_or_else(|| crate::store::StoreError::Invalid("bad repository".into()))?;
+        let github = state.auth.client_for(tracked.installation_id)?;
+        let handler = Handler {
+            github: &github,
+            jules: &state.jules,
+            settings: &state.base_settings,
+            gate: None,
+        };
+        let report = Report {
+            repo,
+            issue: tracked.issue as u64,
+            status_comment_id: tracked.status_comment_id.map(|id| id as u64),
+            requester: tracked.requester.clone(),
+        };
+        handler.show_view(&view, &report, Some(notice)).await?;
+        Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::warn!(session = %tracked.name, %error, "cannot update the stopped session's status comment");
+    }
+}

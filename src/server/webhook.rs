@@ -1,0 +1,238 @@
+//! `POST /webhook`: verify, persist, acknowledge. Nothing here calls GitHub or Jules: a
+//! delivery is stored (unique on hook id + delivery id) before the 2xx, and workers do the
+//! rest, so a slow Jules never makes GitHub time out and a crash loses nothing acknowledged.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use hmac::{Hmac, KeyInit, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use sha2::Sha256;
+
+use super::AppState;
+use crate::engine::event::EventKind;
+use crate::payload::parse_event;
+use crate::store::{DeliveryStatus, Inserted, NewDelivery};
+
+/// GitHub never sends more than 25 MB.
+pub const MAX_BODY: usize = 25 * 1024 * 1024;
+
+/// True when `signature` (`sha256=<hex>`) is the HMAC-SHA256 of `body` under any of
+/// `secrets` (several at once during a rotation). The comparison is constant-time.
+pub fn verify_signature(secrets: &[SecretString], body: &[u8], signature: Option<&str>) -> bool {
+    let Some(hex_digest) = signature.and_then(|s| s.trim().strip_prefix("sha256=")) else {
+        return false;
+    };
+    let Ok(expected) = hex::decode(hex_digest) else {
+        return false;
+    };
+    secrets.iter().any(|secret| {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.expose_secret().as_bytes()) else {
+            return false;
+        };
+        mac.update(body);
+        mac.verify_slice(&expected).is_ok()
+    })
+}
+
+fn reply(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "message": message }))).into_response()
+}
+
+fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+pub async fn receive(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let event = header(&headers, "x-github-event").unwrap_or("").to_owned();
+    let outcome = |label: &str| {
+        state
+            .metrics
+            .delivery(if event.is_empty() { "unknown" } else { &event }, label)
+    };
+
+    if !verify_signature(
+        &state.secrets,
+        &body,
+        header(&headers, "x-hub-signature-256"),
+    ) {
+        outcome("rejected");
+        return reply(
+            StatusCode::UNAUTHORIZED,
+            "missing or invalid X-Hub-Signature-256",
+        );
+    }
+    if event.is_empty() {
+        outcome("rejected");
+        return reply(StatusCode::BAD_REQUEST, "missing X-GitHub-Event");
+    }
+    let Some(delivery_id) = header(&headers, "x-github-delivery").map(str::to_owned) else {
+        outcome("rejected");
+        return reply(StatusCode::BAD_REQUEST, "missing X-GitHub-Delivery");
+    };
+    let hook_id = header(&headers, "x-github-hook-id")
+        .unwrap_or("")
+        .to_owned();
+
+    // A hook can be configured to send form-encoded bodies with the JSON in `payload`.
+    let json_body = match header(&headers, "content-type") {
+        Some(kind) if kind.starts_with("application/x-www-form-urlencoded") => {
+            match url::form_urlencoded::parse(&body).find(|(key, _)| key == "payload") {
+                Some((_, payload)) => Bytes::from(payload.into_owned().into_bytes()),
+                None => {
+                    outcome("rejected");
+                    return reply(
+                        StatusCode::BAD_REQUEST,
+                        "form-encoded delivery without a `payload` field",
+                    );
+                }
+            }
+        }
+        _ => body,
+    };
+
+    if event == "ping" {
+        outcome("ping");
+        return reply(StatusCode::OK, "pong");
+    }
+
+    let (status, note, parsed) = match parse_event(&event, &json_body) {
+        Ok(parsed) => match &parsed.kind {
+            EventKind::Ignored { reason } => {
+                (DeliveryStatus::Ignored, Some(reason.clone()), Some(parsed))
+            }
+            _ => (DeliveryStatus::Pending, None, Some(parsed)),
+        },
+        // Kept for the operator (nothing is lost), answered 400 so GitHub shows the failure.
+        Err(error) => (DeliveryStatus::Ignored, Some(error.to_string()), None),
+    };
+    let action = serde_json::from_slice::<serde_json::Value>(&json_body)
+        .ok()
+        .and_then(|value| {
+            value
+                .get("action")
+                .and_then(|a| a.as_str())
+                .map(str::to_owned)
+        });
+    let repo = parsed
+        .as_ref()
+        .and_then(|p| p.repo.as_ref())
+        .map(|r| r.name.to_string());
+    let issue_key = parsed.as_ref().and_then(|p| {
+        let issue = p.kind.issue()?;
+        Some(format!("{}#{}", p.repo.as_ref()?.name, issue.number))
+    });
+    let delivery = NewDelivery {
+        hook_id,
+        delivery_id,
+        event: event.clone(),
+        action,
+        installation_id: parsed
+            .as_ref()
+            .and_then(|p| p.installation_id)
+            .map(|id| id as i64),
+        repo,
+        issue_key,
+        body: json_body.to_vec(),
+        status,
+        note: note.clone(),
+    };
+    match state.store.insert_delivery(&delivery).await {
+        Ok(Inserted::Duplicate(id)) => {
+            outcome("duplicate");
+            (
+                StatusCode::OK,
+                Json(json!({"message": "already received", "id": id})),
+            )
+                .into_response()
+        }
+        Ok(Inserted::New(id)) if parsed.is_none() => {
+            outcome("malformed");
+            let message = note.unwrap_or_default();
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"message": message, "id": id})),
+            )
+                .into_response()
+        }
+        Ok(Inserted::New(id)) if status == DeliveryStatus::Ignored => {
+            outcome("ignored");
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"message": "ignored", "reason": note, "id": id})),
+            )
+                .into_response()
+        }
+        Ok(Inserted::New(id)) => {
+            outcome("accepted");
+            state.work.notify_one();
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"message": "accepted", "id": id})),
+            )
+                .into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot store a delivery");
+            outcome("error");
+            reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "cannot store the delivery; redeliver it later",
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn githubs_published_test_vector() {
+        let secrets = vec![SecretString::from("It's a Secret to Everybody".to_owned())];
+        let signature = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert!(verify_signature(
+            &secrets,
+            b"Hello, World!",
+            Some(signature)
+        ));
+        assert!(!verify_signature(
+            &secrets,
+            b"Hello, World?",
+            Some(signature)
+        ));
+        assert!(!verify_signature(&secrets, b"Hello, World!", None));
+        assert!(!verify_signature(
+            &secrets,
+            b"Hello, World!",
+            Some("sha1=757107ea")
+        ));
+    }
+
+    #[test]
+    fn any_configured_secret_verifies_during_a_rotation() {
+        let secrets = vec![
+            SecretString::from("new-secret".to_owned()),
+            SecretString::from("It's a Secret to Everybody".to_owned()),
+        ];
+        let signature = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert!(verify_signature(
+            &secrets,
+            b"Hello, World!",
+            Some(signature)
+        ));
+    }
+}

@@ -1,0 +1,776 @@
+//! `jules-bridge serve` end to end: the real server on loopback as a GitHub App, fed signed
+//! real payloads, wired to `jules-fake` and a fake GitHub that serves the App endpoints
+//! (JWT -> installation token). Each scenario runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{client_for, manual_fake, step, KEY};
+use github_fake::FakeGitHub;
+use hmac::{Hmac, KeyInit, Mac};
+use jules_bridge::jules::{JulesClient, State};
+use jules_bridge::server::config::{GitHubCredentials, ServerConfig};
+use jules_bridge::server::{build_state, serve, AppState};
+use jules_bridge::store::DeliveryStatus;
+use jules_fake::FakeServer;
+use secrecy::SecretString;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use tokio::sync::oneshot;
+
+const SECRET: &str = "webhook-secret-9f1e";
+const APP_ID: u64 = 4242;
+const INSTALLATION: u64 = 27216354;
+const REPO: &str = "codinasion/codinasion-bot-try";
+const PRIVATE_KEY: &str =
+    include_str!("../crates/github-fake/fixtures/test-only-app-key.private.pem");
+const PUBLIC_KEY: &str =
+    include_str!("../crates/github-fake/fixtures/test-only-app-key.public.pem");
+
+/// Which database a scenario runs on.
+#[derive(Clone, Copy, Debug)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+struct Bridge {
+    state: Arc<AppState>,
+    url: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Bridge {
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(40), &mut self.task).await;
+    }
+}
+
+struct World {
+    jules: FakeServer,
+    github: FakeGitHub,
+    client: JulesClient,
+    database_url: String,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new(db: Db) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match db {
+            Db::Sqlite => format!("sqlite:{}", dir.path().join("bridge.db").display()),
+            Db::Postgres => postgres_schema().await,
+        };
+        let jules = manual_fake().await;
+        let github = FakeGitHub::start().await;
+        github.set_app(APP_ID, "jules-bridge", Some(PUBLIC_KEY));
+        github.set_installation(REPO, INSTALLATION);
+        github.set_permission(REPO, "harshraj8843", "admin");
+        let client = client_for(&jules);
+        World {
+            jules,
+            github,
+            client,
+            database_url,
+            http: reqwest::Client::new(),
+            _dir: dir,
+        }
+    }
+
+    fn config(&self, workers: usize) -> ServerConfig {
+        ServerConfig {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            github: GitHubCredentials::App {
+                app_id: APP_ID,
+                private_key: SecretString::from(PRIVATE_KEY.to_owned()),
+            },
+            secrets: vec![SecretString::from(SECRET.to_owned())],
+            jules_api_key: SecretString::from(KEY.to_owned()),
+            database_url: self.database_url.clone(),
+            github_api_url: self.github.url(),
+            jules_api_url: self.jules.url(),
+            workers,
+            max_attempts: 3,
+            relay_fast: Duration::from_millis(30),
+            relay_slow: Duration::from_millis(100),
+            retry_base: Duration::from_millis(20),
+            jules_retry: common::fast_retry(),
+        }
+    }
+
+    async fn start(&self, workers: usize) -> Bridge {
+        let state = build_state(self.config(workers))
+            .await
+            .expect("the server starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(Arc::clone(&state), listener, async {
+            let _ = stopped.await;
+        }));
+        Bridge {
+            state,
+            url,
+            stop: Some(stop),
+            task: tokio::spawn(async move {
+                let _ = task.await;
+            }),
+        }
+    }
+
+    /// Sends a delivery signed with `secret`; returns the status code.
+    async fn deliver_signed(
+        &self,
+        bridge: &Bridge,
+        event: &str,
+        guid: &str,
+        body: &[u8],
+        secret: &str,
+    ) -> u16 {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+        self.http
+            .post(format!("{}/webhook", bridge.url))
+            .header("content-type", "application/json")
+            .header("x-github-event", event)
+            .header("x-github-delivery", guid)
+            .header("x-github-hook-id", "109948940")
+            .header("x-hub-signature-256", signature)
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    async fn deliver(&self, bridge: &Bridge, event: &str, payload: &Value) -> u16 {
+        let guid = uuid::Uuid::new_v4().to_string();
+        self.deliver_signed(
+            bridge,
+            event,
+            &guid,
+            &serde_json::to_vec(payload).unwrap(),
+            SECRET,
+        )
+        .await
+    }
+
+    fn bot_comments(&self, issue: u64) -> Vec<github_fake::Comment> {
+        self.github
+            .comments(REPO, issue)
+            .into_iter()
+            .filter(|c| c.user == "jules-bridge[bot]")
+            .collect()
+    }
+
+    fn status_body(&self, issue: u64) -> String {
+        self.bot_comments(issue)
+            .into_iter()
+            .find(|c| c.body.contains("<!-- jules-bridge:session="))
+            .map(|c| c.body)
+            .unwrap_or_default()
+    }
+}
+
+/// A fresh schema in the test database, so runs never see each other's rows.
+async fn postgres_schema() -> String {
+    let base = std::env::var("DATABASE_URL_TEST")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let schema = format!("srv_{}", uuid::Uuid::new_v4().simple());
+    let pool = sqlx::PgPool::connect(&base)
+        .await
+        .expect("PostgreSQL is running (DATABASE_URL_TEST)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+fn fixture(name: &str, changes: &[(&str, Value)]) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/webhooks")
+        .join(name);
+    let mut payload: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (pointer, value) in changes {
+        *payload
+            .pointer_mut(pointer)
+            .unwrap_or_else(|| panic!("{name} has {pointer}")) = value.clone();
+    }
+    payload
+}
+
+/// A real App delivery (`issues.labeled` on codinasion-bot-try#109) with our trigger label.
+fn labeled() -> Value {
+    fixture(
+        "issues.labeled.3.json",
+        &[("/label/name", json!("jules-bridge"))],
+    )
+}
+
+/// A real App delivery turned into a comment event on the same issue.
+fn comment(body: &str, id: u64) -> Value {
+    let base = labeled();
+    json!({
+        "action": "created",
+        "issue": base["issue"],
+        "comment": {"id": id, "body": body, "user": base["sender"], "html_url": "https://github.com/x", "author_association": "OWNER"},
+        "repository": base["repository"],
+        "sender": base["sender"],
+        "installation": base["installation"],
+    })
+}
+
+async fn session_of(world: &World, issue: u64) -> String {
+    let body = world.status_body(issue);
+    let start = body.find("session=").expect("a marker") + "session=".len();
+    body[start..].split_whitespace().next().unwrap().to_owned()
+}
+
+async fn conversation(db: Db) {
+    let world = World::new(db).await;
+    let bridge = world.start(2).await;
+
+    // A bad signature: 401 and nothing stored.
+    let body = serde_json::to_vec(&labeled()).unwrap();
+    assert_eq!(
+        world
+            .deliver_signed(&bridge, "issues", "bad-1", &body, "wrong-secret")
+            .await,
+        401
+    );
+    assert!(bridge
+        .state
+        .store
+        .list_deliveries(None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The label: 202 at once, then a session and a status comment as the App's bot.
+    assert_eq!(
+        world
+            .deliver_signed(&bridge, "issues", "guid-label", &body, SECRET)
+            .await,
+        202
+    );
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    assert!(
+        world.github.tokens_issued() >= 1,
+        "an installation token was minted"
+    );
+    let session = session_of(&world, 109).await;
+
+    // A redelivery of the same delivery is acknowledged and has no second effect.
+    assert_eq!(
+        world
+            .deliver_signed(&bridge, "issues", "guid-label", &body, SECRET)
+            .await,
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(world.jules.session_count(), 1);
+
+    // Jules plans: the relay shows the plan and the approve command.
+    step(&world.jules, 2).await;
+    eventually("the plan is shown", || async {
+        world
+            .status_body(109)
+            .starts_with("📝 **Plan ready for review**")
+    })
+    .await;
+    let body = world.status_body(109);
+    let short = body.split("/jules approve ").nth(1).unwrap()[..6].to_owned();
+
+    // /jules approve <id> from the person who asked.
+    assert_eq!(
+        world
+            .deliver(
+                &bridge,
+                "issue_comment",
+                &comment(&format!("/jules approve {short}"), 9001)
+            )
+            .await,
+        202
+    );
+    eventually("the plan is approved", || async {
+        world.client.get_session(&session).await.unwrap().state == State::InProgress
+    })
+    .await;
+
+    // Jules works and finishes: progress, then the PR link, relayed without any event.
+    for _ in 0..6 {
+        step(&world.jules, 1).await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    eventually("the PR link is shown", || async {
+        world.status_body(109).starts_with(
+            "✅ **Done** · [pull request](https://github.com/codinasion/codinasion-bot-try/pull/",
+        )
+    })
+    .await;
+    assert_eq!(world.jules.session_count(), 1);
+
+    let deliveries = bridge.state.store.list_deliveries(None, 10).await.unwrap();
+    assert_eq!(
+        deliveries.len(),
+        2,
+        "the label and the approve comment; the redelivery was not stored twice"
+    );
+    assert!(
+        deliveries.iter().all(|d| d.status == DeliveryStatus::Done),
+        "{deliveries:?}"
+    );
+
+    // Health and metrics.
+    let health = world
+        .http
+        .get(format!("{}/healthz", bridge.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = world
+        .http
+        .get(format!("{}/readyz", bridge.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = world
+        .http
+        .get(format!("{}/metrics", bridge.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("jules_bridge_deliveries_total{event=\"issues\",outcome=\"accepted\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("jules_bridge_deliveries_total{event=\"issues\",outcome=\"duplicate\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "jules_bridge_jules_calls_total{method=\"sessions.create\",status=\"200\"} 1"
+        ),
+        "{metrics}"
+    );
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_on_sqlite() {
+    conversation(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_on_postgres() {
+    conversation(Db::Postgres).await;
+}
+
+async fn question_is_relayed_and_answered(db: Db) {
+    let world = World::new(db).await;
+    let bridge = world.start(2).await;
+    assert_eq!(
+        world
+            .deliver(
+                &bridge,
+                "issue_comment",
+                &comment("/jules fix the tracker [fake:ask]", 9100)
+            )
+            .await,
+        202
+    );
+    eventually("a session starts", || async {
+        world.jules.session_count() == 1
+    })
+    .await;
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    // Plan (needs approval), approve, then the agent asks.
+    step(&world.jules, 2).await;
+    eventually("plan shown", || async {
+        world.status_body(109).contains("Plan ready")
+    })
+    .await;
+    assert_eq!(
+        world
+            .deliver(&bridge, "issue_comment", &comment("/jules approve", 9101))
+            .await,
+        202
+    );
+    eventually("approved", || async {
+        world.client.get_session(&session).await.unwrap().state == State::InProgress
+    })
+    .await;
+    for _ in 0..4 {
+        step(&world.jules, 1).await;
+        if world.client.get_session(&session).await.unwrap().state == State::AwaitingUserFeedback {
+            break;
+        }
+    }
+    eventually(
+        "the question is posted, mentioning the requester",
+        || async {
+            world
+                .bot_comments(109)
+                .iter()
+                .any(|c| c.body.starts_with("@harshraj8843 Jules has a question"))
+        },
+    )
+    .await;
+    // The relay keeps polling: the question is never posted twice.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let questions = world
+        .bot_comments(109)
+        .iter()
+        .filter(|c| c.body.contains("Jules has a question in"))
+        .count();
+    assert_eq!(questions, 1);
+
+    // The answer goes back to the same session.
+    assert_eq!(
+        world
+            .deliver(
+                &bridge,
+                "issue_comment",
+                &comment("/jules yes, keep the old format", 9102)
+            )
+            .await,
+        202
+    );
+    eventually("the answer reached Jules", || async {
+        world.client.all_activities(&session, None).await.unwrap().iter().any(|a| {
+            matches!(&a.kind, jules_bridge::jules::ActivityKind::UserMessaged(m) if m.user_message == "yes, keep the old format")
+        })
+    })
+    .await;
+    assert_eq!(world.jules.session_count(), 1);
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_is_relayed_once_on_sqlite() {
+    question_is_relayed_and_answered(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_question_is_relayed_once_on_postgres() {
+    question_is_relayed_and_answered(Db::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_ignored_and_malformed_deliveries() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world.start(1).await;
+    world.github.set_permission(REPO, "harshraj8843", "read");
+    assert_eq!(
+        world
+            .deliver(
+                &bridge,
+                "issue_comment",
+                &comment("/jules rewrite it all", 9200)
+            )
+            .await,
+        202
+    );
+    eventually("one polite reply", || async {
+        world
+            .bot_comments(109)
+            .iter()
+            .any(|c| c.body.starts_with("Sorry @harshraj8843"))
+    })
+    .await;
+    assert_eq!(world.jules.request_count("sessions.create"), 0);
+
+    // An unknown event is acknowledged and recorded as ignored.
+    assert_eq!(
+        world
+            .deliver(
+                &bridge,
+                "star",
+                &json!({"action": "created", "repository": labeled()["repository"]})
+            )
+            .await,
+        202
+    );
+    // Malformed JSON: kept for the operator, answered 400.
+    let status = world
+        .deliver_signed(
+            &bridge,
+            "issues",
+            "malformed-1",
+            b"{\"action\": \"labeled\", \"issue\": 7}",
+            SECRET,
+        )
+        .await;
+    assert_eq!(status, 400);
+    let stored = bridge
+        .state
+        .store
+        .list_deliveries(Some(DeliveryStatus::Ignored), 10)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 2);
+    // ping
+    assert_eq!(
+        world
+            .deliver(&bridge, "ping", &fixture("ping.json", &[]))
+            .await,
+        200
+    );
+
+    // A form-encoded delivery is accepted like JSON.
+    let payload = serde_json::to_string(&comment("/jules status", 9201)).unwrap();
+    let form = format!(
+        "payload={}",
+        url::form_urlencoded::byte_serialize(payload.as_bytes()).collect::<String>()
+    );
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(form.as_bytes());
+    let response = world
+        .http
+        .post(format!("{}/webhook", bridge.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-github-event", "issue_comment")
+        .header("x-github-delivery", "form-1")
+        .header(
+            "x-hub-signature-256",
+            format!("sha256={}", hex::encode(mac.finalize().into_bytes())),
+        )
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+
+    // Over 25 MiB: 413.
+    let big = vec![b' '; 25 * 1024 * 1024 + 1];
+    assert_eq!(
+        world
+            .deliver_signed(&bridge, "issues", "big-1", &big, SECRET)
+            .await,
+        413
+    );
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_acknowledged_before_a_restart_completes_exactly_once() {
+    let world = World::new(Db::Sqlite).await;
+    // A server that only acknowledges (no workers): the delivery is stored, not processed.
+    let first = world.start(0).await;
+    assert_eq!(world.deliver(&first, "issues", &labeled()).await, 202);
+    first.stop().await;
+    assert_eq!(world.jules.session_count(), 0);
+
+    // After the restart the stored delivery is processed, once.
+    let second = world.start(2).await;
+    eventually("the session starts after the restart", || async {
+        world.jules.session_count() == 1
+    })
+    .await;
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(world.jules.session_count(), 1);
+    assert_eq!(world.bot_comments(109).len(), 1);
+    second.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_handle_each_delivery_once() {
+    let world = World::new(Db::Postgres).await;
+    let a = world.start(2).await;
+    let b = world.start(2).await;
+    // Ten issues, each labeled once, delivered alternately to the two replicas.
+    for n in 0..10u64 {
+        let payload = fixture(
+            "issues.labeled.3.json",
+            &[
+                ("/label/name", json!("jules-bridge")),
+                ("/issue/number", json!(500 + n)),
+            ],
+        );
+        let bridge = if n % 2 == 0 { &a } else { &b };
+        assert_eq!(world.deliver(bridge, "issues", &payload).await, 202);
+    }
+    eventually("ten sessions", || async {
+        world.jules.session_count() == 10
+    })
+    .await;
+    eventually("ten status comments", || async {
+        (0..10).all(|n| world.bot_comments(500 + n).len() == 1)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(world.jules.session_count(), 10);
+    for n in 0..10 {
+        assert_eq!(world.bot_comments(500 + n).len(), 1, "issue {}", 500 + n);
+    }
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_the_repository_limit_a_request_waits_in_the_queue() {
+    let world = World::new(Db::Sqlite).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "require_plan_approval: false\nlimits:\n  max_concurrent_sessions: 1\n",
+    );
+    let bridge = world.start(2).await;
+    let issue = |n: u64| {
+        fixture(
+            "issues.labeled.3.json",
+            &[
+                ("/label/name", json!("jules-bridge")),
+                ("/issue/number", json!(n)),
+            ],
+        )
+    };
+    assert_eq!(world.deliver(&bridge, "issues", &issue(700)).await, 202);
+    eventually("the first session starts", || async {
+        world.jules.session_count() == 1
+    })
+    .await;
+    eventually("the first status comment", || async {
+        !world.status_body(700).is_empty()
+    })
+    .await;
+
+    assert_eq!(world.deliver(&bridge, "issues", &issue(701)).await, 202);
+    eventually("the second request is queued", || async {
+        world
+            .bot_comments(701)
+            .iter()
+            .any(|c| c.body.starts_with("⏳ **Queued** (position 1)"))
+    })
+    .await;
+    assert_eq!(world.jules.session_count(), 1);
+
+    // The first session finishes; the queued request starts, in its queued comment.
+    let first = session_of(&world, 700).await;
+    for _ in 0..12 {
+        step(&world.jules, 1).await;
+        if world.client.get_session(&first).await.unwrap().state == State::Completed {
+            break;
+        }
+    }
+    eventually("the queued request starts", || async {
+        world.jules.session_count() == 2
+    })
+    .await;
+    eventually("its queued comment became the status comment", || async {
+        let comments = world.bot_comments(701);
+        comments.len() == 1 && comments[0].body.contains("<!-- jules-bridge:session=")
+    })
+    .await;
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_jules_is_at_its_limit_the_request_is_requeued_not_dropped() {
+    let world = World::new(Db::Sqlite).await;
+    common::inject(
+        &world.jules,
+        json!({"errorStatus": 429, "errorRate": 1.0, "methods": ["sessions.create"]}),
+    )
+    .await;
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the request is queued", || async {
+        world.bot_comments(109).iter().any(|c| {
+            c.body.starts_with("⏳ **Queued**") && c.body.contains("Jules is at its plan limit")
+        })
+    })
+    .await;
+    assert_eq!(world.jules.session_count(), 0);
+    // Jules has room again: the request starts by itself.
+    common::inject(&world.jules, json!({})).await;
+    eventually("the request starts", || async {
+        world.jules.session_count() == 1
+    })
+    .await;
+    eventually("the status comment replaces the queued one", || async {
+        let comments = world.bot_comments(109);
+        comments.len() == 1 && comments[0].body.contains("<!-- jules-bridge:session=")
+    })
+    .await;
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_issue_stops_the_relay_and_says_so() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let closed = fixture(
+        "issues.labeled.3.json",
+        &[
+            ("/action", json!("closed")),
+            ("/issue/state", json!("closed")),
+        ],
+    );
+    assert_eq!(world.deliver(&bridge, "issues", &closed).await, 202);
+    eventually("the status comment says updates stopped", || async {
+        world
+            .status_body(109)
+            .contains("Updates stopped: the issue was closed.")
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    let tracked = bridge
+        .state
+        .store
+        .get_session(&session)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!tracked.active);
+    bridge.stop().await;
+}
