@@ -157,8 +157,6 @@ pub fn parse(yaml: &str) -> Result<RepoConfig, ConfigProblems> {
 
 impl RepoConfig {
     /// Settings for this repository: the server's defaults overridden by the file.
-    ///
-    /// `prompt_template` and `limits` have no [`Settings`] field: read them from the config.
     pub fn apply(&self, base: &Settings) -> Settings {
         let mut settings = base.clone();
         if let Some(label) = &self.trigger_label {
@@ -178,6 +176,15 @@ impl RepoConfig {
         }
         if let Some(bots) = &self.allowed_bots {
             settings.allowed_bots = bots.iter().map(|bot| bot.trim().to_owned()).collect();
+        }
+        if let Some(template) = &self.prompt_template {
+            settings.prompt_template = Some(template.clone());
+        }
+        if let Some(max) = self.max_concurrent_sessions() {
+            settings.max_concurrent_sessions = Some(max);
+        }
+        if let Some(budget) = self.daily_session_budget() {
+            settings.daily_session_budget = Some(budget);
         }
         settings
     }

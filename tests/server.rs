@@ -657,7 +657,7 @@ async fn over_the_repository_limit_a_request_waits_in_the_queue() {
     world.github.set_file(
         REPO,
         ".github/jules-bridge.yml",
-        "require_plan_approval: false\nlimits:\n  max_concurrent_sessions: 1\n",
+        "require_plan_approval: false\nprompt_template: |\n  Follow CONTRIBUTING.md.\n  {instruction}\n  {context}\nlimits:\n  max_concurrent_sessions: 1\n",
     );
     let bridge = world.start(2).await;
     let issue = |n: u64| {
@@ -678,6 +678,15 @@ async fn over_the_repository_limit_a_request_waits_in_the_queue() {
         !world.status_body(700).is_empty()
     })
     .await;
+    // The repository's prompt template shaped what Jules got.
+    let first = session_of(&world, 700).await;
+    let prompt = world.client.get_session(&first).await.unwrap().prompt;
+    assert!(
+        prompt.starts_with(
+            "Follow CONTRIBUTING.md.\nResolve this GitHub issue.\nContext: GitHub issue"
+        ),
+        "{prompt}"
+    );
 
     assert_eq!(world.deliver(&bridge, "issues", &issue(701)).await, 202);
     eventually("the second request is queued", || async {
@@ -690,7 +699,6 @@ async fn over_the_repository_limit_a_request_waits_in_the_queue() {
     assert_eq!(world.jules.session_count(), 1);
 
     // The first session finishes; the queued request starts, in its queued comment.
-    let first = session_of(&world, 700).await;
     for _ in 0..12 {
         step(&world.jules, 1).await;
         if world.client.get_session(&first).await.unwrap().state == State::Completed {
@@ -772,5 +780,41 @@ async fn closing_the_issue_stops_the_relay_and_says_so() {
         .unwrap()
         .unwrap();
     assert!(!tracked.active);
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_the_installation_stops_its_sessions() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    let removed = fixture(
+        "installation.deleted.json",
+        &[("/installation/id", json!(INSTALLATION))],
+    );
+    assert_eq!(world.deliver(&bridge, "installation", &removed).await, 202);
+    eventually("the session is no longer relayed", || async {
+        !bridge
+            .state
+            .store
+            .get_session(&session)
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    })
+    .await;
+    let done = bridge
+        .state
+        .store
+        .list_deliveries(Some(DeliveryStatus::Done), 10)
+        .await
+        .unwrap();
+    assert!(done.iter().any(|d| d.event == "installation"), "{done:?}");
     bridge.stop().await;
 }

@@ -7,6 +7,7 @@
 
 use super::event::{Issue, RepoName, WorkflowRun};
 use super::sanitize::{strip_hidden, truncate};
+use crate::repo_config::{render_template, TemplateValues};
 
 /// The most characters of issue text put into a prompt.
 const MAX_CONTEXT_CHARS: usize = 20_000;
@@ -25,18 +26,20 @@ pub struct PromptParts<'a> {
     pub requester: Option<&'a str>,
     /// Default instruction when none was given.
     pub default_instruction: Option<&'a str>,
+    /// A repository's template (`{instruction}`, `{context}`, `{requester}`, `{repo}`,
+    /// `{number}`, `{title}`, `{url}`); the default layout when `None`.
+    pub template: Option<&'a str>,
 }
 
 /// Builds the prompt text.
 pub fn build_prompt(parts: &PromptParts<'_>) -> String {
-    let mut sections = Vec::new();
+    let mut context_sections = Vec::new();
     let instruction = parts
         .instruction
         .map(strip_hidden)
         .filter(|text| !text.is_empty())
         .or_else(|| parts.default_instruction.map(str::to_owned))
         .unwrap_or_else(|| default_instruction(parts));
-    sections.push(instruction);
 
     if let Some(issue) = parts.issue {
         let kind = if issue.is_pull_request {
@@ -61,7 +64,7 @@ pub fn build_prompt(parts: &PromptParts<'_>) -> String {
                 fenced(&body)
             ));
         }
-        sections.push(context);
+        context_sections.push(context);
     }
 
     if let Some((run, failed_jobs)) = parts.failed_run {
@@ -78,9 +81,33 @@ pub fn build_prompt(parts: &PromptParts<'_>) -> String {
                 context.push_str(&format!("\n- {}", one_line(job)));
             }
         }
-        sections.push(context);
+        context_sections.push(context);
+    }
+    let context = context_sections.join("\n\n");
+
+    if let Some(template) = parts.template {
+        let values = TemplateValues {
+            instruction,
+            context,
+            requester: parts.requester.unwrap_or_default().to_owned(),
+            repo: parts.repo.map(ToString::to_string).unwrap_or_default(),
+            number: parts.issue.map_or(0, |issue| issue.number),
+            title: parts
+                .issue
+                .map(|issue| one_line(&strip_hidden(&issue.title)))
+                .unwrap_or_default(),
+            url: parts
+                .issue
+                .map(|issue| issue.html_url.clone())
+                .unwrap_or_default(),
+        };
+        return render_template(template, &values).trim().to_owned();
     }
 
+    let mut sections = vec![instruction];
+    if !context.is_empty() {
+        sections.push(context);
+    }
     if let Some(requester) = parts.requester {
         sections.push(format!("Requested by @{requester} through jules-bridge."));
     }
@@ -139,6 +166,24 @@ mod tests {
         assert!(prompt.starts_with("add a regression test first\n\nContext: GitHub issue o/r#7: Parser crashes on empty input\nhttps://github.com/o/r/issues/7"));
         assert!(prompt.contains("```text\nSteps:\n1. run `parse(\"\")`\n```"));
         assert!(prompt.ends_with("Requested by @alice through jules-bridge."));
+    }
+
+    #[test]
+    fn a_repository_template_arranges_the_parts() {
+        let repo = RepoName::parse("o/r").unwrap();
+        let issue = issue("body");
+        let prompt = build_prompt(&PromptParts {
+            repo: Some(&repo),
+            issue: Some(&issue),
+            instruction: Some("fix it"),
+            requester: Some("alice"),
+            template: Some("Team rules: small PRs.\n{instruction} (for @{requester}, {repo}#{number})\n{context}"),
+            ..PromptParts::default()
+        });
+        assert!(prompt.starts_with(
+            "Team rules: small PRs.\nfix it (for @alice, o/r#7)\nContext: GitHub issue o/r#7"
+        ));
+        assert!(!prompt.contains("Requested by"));
     }
 
     #[test]

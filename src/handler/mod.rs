@@ -49,6 +49,8 @@ pub struct Settings {
     pub max_concurrent_sessions: Option<u32>,
     /// Sessions this repository may start per UTC day (server mode; `None`: no limit).
     pub daily_session_budget: Option<u32>,
+    /// The repository's prompt template (`{instruction}`, `{context}`, ...), if any.
+    pub prompt_template: Option<String>,
 }
 
 impl Default for Settings {
@@ -68,6 +70,7 @@ impl Default for Settings {
             recheck_before_create: false,
             max_concurrent_sessions: None,
             daily_session_budget: None,
+            prompt_template: None,
         }
     }
 }

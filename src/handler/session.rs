@@ -77,6 +77,7 @@ impl Handler<'_> {
             issue: Some(request.issue),
             instruction,
             requester: Some(&request.sender.login),
+            template: self.settings.prompt_template.as_deref(),
             ..PromptParts::default()
         });
         let title = self
@@ -299,6 +300,7 @@ impl Handler<'_> {
             repo: Some(&repo.name),
             instruction: Some(instruction),
             requester,
+            template: self.settings.prompt_template.as_deref(),
             ..PromptParts::default()
         });
         let title = self
@@ -351,6 +353,7 @@ impl Handler<'_> {
             repo: Some(&repo.name),
             instruction: self.settings.prompt.as_deref(),
             failed_run: Some((run, &failed_jobs)),
+            template: self.settings.prompt_template.as_deref(),
             ..PromptParts::default()
         });
         let title = self.settings.title.clone().unwrap_or_else(|| {

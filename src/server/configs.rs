@@ -25,10 +25,7 @@ impl ConfigCache {
         let entries = self.lock();
         let (_, loaded) = entries.get(repo)?;
         let config = loaded.as_ref().ok()?;
-        let mut settings = config.apply(base);
-        settings.max_concurrent_sessions = config.max_concurrent_sessions();
-        settings.daily_session_budget = config.daily_session_budget();
-        Some(settings)
+        Some(config.apply(base))
     }
 
     pub fn invalidate(&self, repo: &str) {
@@ -74,12 +71,7 @@ impl ConfigCache {
             },
         };
         match loaded {
-            Ok(config) => {
-                let mut settings = config.apply(base);
-                settings.max_concurrent_sessions = config.max_concurrent_sessions();
-                settings.daily_session_budget = config.daily_session_budget();
-                settings
-            }
+            Ok(config) => config.apply(base),
             Err(problems) => {
                 if let Some(issue) = triggering_issue(event, base) {
                     let text = repo_config::problems_comment(repo_config::PATH, &problems);
