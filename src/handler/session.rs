@@ -22,47 +22,30 @@ impl Handler<'_> {
         if let Some(status) = self.find_status(repo, number).await? {
             match self.jules.get_session(&status.marker.session).await {
                 Ok(session) if from_label && !session.state.is_finished() => {
-                    let (view, _) = self
-                        .publish_status(
-                            repo,
-                            number,
-                            &session,
-                            status.marker.requester.as_deref(),
-                            Some(&status),
-                            None,
-                        )
-                        .await?;
-                    let mut outcome = Outcome::new(
-                        ActionTaken::Status,
-                        format!(
-                            "session {} is already {} for this issue",
-                            session.name,
-                            render::state_words(&view.state)
-                        ),
+                    let reason = format!(
+                        "session {} is already {} for this issue",
+                        session.name,
+                        render::state_words(&session.state)
                     );
-                    outcome.fill(&status, session, view, repo, number);
-                    return Ok(outcome);
+                    return self
+                        .reported(ActionTaken::Status, reason, &status, session, repo, number)
+                        .await;
                 }
                 Ok(session) if !from_label => {
                     let text = instruction.unwrap_or_default();
                     self.jules.send_message(&session.name, text).await?;
                     let session = self.jules.get_session(&session.name).await?;
-                    let (view, _) = self
-                        .publish_status(
+                    let reason = format!("sent the message to {}", session.name);
+                    return self
+                        .reported(
+                            ActionTaken::Messaged,
+                            reason,
+                            &status,
+                            session,
                             repo,
                             number,
-                            &session,
-                            status.marker.requester.as_deref(),
-                            Some(&status),
-                            None,
                         )
-                        .await?;
-                    let mut outcome = Outcome::new(
-                        ActionTaken::Messaged,
-                        format!("sent the message to {}", session.name),
-                    );
-                    outcome.fill(&status, session, view, repo, number);
-                    return Ok(outcome);
+                        .await;
                 }
                 // A finished session and a new label: start a new one.
                 Ok(_) => {}
@@ -239,19 +222,16 @@ impl Handler<'_> {
         let plan_id = plan.id.clone();
         self.jules.approve_plan(&session.name).await?;
         let session = self.jules.get_session(&session.name).await?;
-        let (view, _) = self
-            .publish_status(
-                repo,
-                number,
-                &session,
-                status.marker.requester.as_deref(),
-                Some(&status),
-                None,
-            )
-            .await?;
-        let mut outcome = Outcome::new(ActionTaken::Approved, format!("approved plan {plan_id}"));
-        outcome.fill(&status, session, view, repo, number);
-        Ok(outcome)
+        let reason = format!("approved plan {plan_id}");
+        self.reported(
+            ActionTaken::Approved,
+            reason,
+            &status,
+            session,
+            repo,
+            number,
+        )
+        .await
     }
 
     /// `/jules status`: re-reads the session and edits the status comment now.
@@ -263,18 +243,27 @@ impl Handler<'_> {
             return Ok(Outcome::ignored("there is no session for this issue"));
         };
         let session = self.jules.get_session(&status.marker.session).await?;
+        let reason = "refreshed the status comment".to_owned();
+        self.reported(ActionTaken::Status, reason, &status, session, repo, number)
+            .await
+    }
+
+    /// Re-renders the status comment for `session` and reports `action`.
+    async fn reported(
+        &self,
+        action: ActionTaken,
+        reason: String,
+        status: &StatusComment,
+        session: Session,
+        repo: &RepoName,
+        number: u64,
+    ) -> Result<Outcome, HandlerError> {
+        let requester = status.marker.requester.as_deref();
         let (view, _) = self
-            .publish_status(
-                repo,
-                number,
-                &session,
-                status.marker.requester.as_deref(),
-                Some(&status),
-                None,
-            )
+            .publish_status(repo, number, &session, requester, Some(status), None)
             .await?;
-        let mut outcome = Outcome::new(ActionTaken::Status, "refreshed the status comment");
-        outcome.fill(&status, session, view, repo, number);
+        let mut outcome = Outcome::new(action, reason);
+        outcome.fill(status, session, view, repo, number);
         Ok(outcome)
     }
 
