@@ -122,7 +122,10 @@ impl Inputs {
             run_url,
             trigger_id: env.var("GITHUB_RUN_ID").unwrap_or_else(|| "local".into()),
             // A re-run of the same workflow run may follow a crash after the create.
-            recheck_before_create: env.var("GITHUB_RUN_ATTEMPT").is_some_and(|a| a != "1"),
+            recheck_before_create: env
+                .var("GITHUB_RUN_ATTEMPT")
+                .filter(|attempt| attempt != "1")
+                .map(|_| chrono::Utc::now() - chrono::Duration::days(1)),
             ..Settings::default()
         };
         Ok(Inputs {

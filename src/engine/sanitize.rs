@@ -130,6 +130,10 @@ fn remove_invisible_characters(text: &str) -> String {
         let keep = match character {
             '\u{200D}' => joins_emoji(previous, chars.peek().copied()),
             '\u{E0000}'..='\u{E007F}' => continues_flag_sequence(previous),
+            // Text and emoji presentation selectors mean something right after a pictograph
+            // (`❤️`); anywhere else, like all other variation selectors, they can smuggle
+            // invisible data (one byte per selector).
+            '\u{FE0E}' | '\u{FE0F}' => previous.is_some_and(is_pictograph),
             other => !is_hidden_character(other),
         };
         if keep {
@@ -146,12 +150,17 @@ fn is_hidden_character(character: char) -> bool {
         character,
         '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}' | '\u{180E}' | '\u{00AD}'
     );
+    // Variation selectors and invisible math operators render as nothing on their own.
+    let selector_or_operator = matches!(
+        character,
+        '\u{FE00}'..='\u{FE0F}' | '\u{E0100}'..='\u{E01EF}' | '\u{2061}'..='\u{2064}' | '\u{034F}'
+    );
     let bidi_control = matches!(
         character,
         '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}'
     );
     let control = character.is_control() && character != '\n' && character != '\t';
-    zero_width || bidi_control || control
+    zero_width || selector_or_operator || bidi_control || control
 }
 
 /// A ZWJ glues emoji into one glyph (`👩‍💻`); anywhere else it is invisible.
@@ -162,7 +171,10 @@ fn joins_emoji(previous: Option<char>, next: Option<char>) -> bool {
 /// A deliberately simple range test; good enough to tell emoji sequences
 /// apart from a ZWJ hidden inside a word.
 fn is_pictograph(character: char) -> bool {
-    matches!(character, '\u{1F000}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}')
+    matches!(
+        character,
+        '\u{1F000}'..='\u{1FAFF}' | '\u{2600}'..='\u{27BF}' | '\u{2190}'..='\u{21FF}' | '\u{2B00}'..='\u{2BFF}'
+    )
 }
 
 /// Tag characters are legitimate only in subdivision flags such as England's,
@@ -193,6 +205,20 @@ fn tidy_blank_lines(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn variation_selector_smuggling_is_removed_but_emoji_keep_their_presentation() {
+        let smuggled: String = "Fix it.\u{1F600}"
+            .chars()
+            .chain(['\u{E0100}', '\u{E0148}', '\u{FE01}', '\u{2062}', '\u{2064}'])
+            .collect();
+        assert_eq!(strip_hidden(&smuggled), "Fix it.\u{1F600}");
+        assert_eq!(
+            strip_hidden("I \u{2764}\u{FE0F} it"),
+            "I \u{2764}\u{FE0F} it"
+        );
+        assert_eq!(strip_hidden("a\u{FE0F}b"), "ab");
+    }
 
     #[test]
     fn html_comment_is_removed() {

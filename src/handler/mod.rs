@@ -43,8 +43,12 @@ pub struct Settings {
     /// Identifies the trigger (a workflow run id, a delivery id) for exactly-once creation.
     pub trigger_id: String,
     /// Before creating, look for a session made by an earlier attempt of this same trigger
-    /// (a retried delivery whose first attempt crashed after the create).
-    pub recheck_before_create: bool,
+    /// (a retried delivery whose first attempt crashed after the create), created since
+    /// this instant; `None` on a first attempt.
+    pub recheck_before_create: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether a failure to create is this request's last word: then the people on the
+    /// issue are told. A server attempt that will be retried stays quiet.
+    pub final_attempt: bool,
     /// Sessions of this repository that may run at once (server mode; `None`: no limit).
     pub max_concurrent_sessions: Option<u32>,
     /// Sessions this repository may start per UTC day (server mode; `None`: no limit).
@@ -67,7 +71,8 @@ impl Default for Settings {
             title: None,
             run_url: None,
             trigger_id: String::new(),
-            recheck_before_create: false,
+            recheck_before_create: None,
+            final_attempt: true,
             max_concurrent_sessions: None,
             daily_session_budget: None,
             prompt_template: None,

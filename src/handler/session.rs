@@ -75,10 +75,7 @@ impl Handler<'_> {
         let tag = request_tag(&format!("{repo}#{number}:{trigger}"));
         let branch = self.settings.starting_branch.as_deref().unwrap_or(branch);
         let earlier = match (&tag, self.settings.recheck_before_create) {
-            (Some(tag), true) => {
-                let since = chrono::Utc::now() - chrono::Duration::days(2);
-                self.jules.find_session_by_tag(tag, since).await?
-            }
+            (Some(tag), Some(since)) => self.jules.find_session_by_tag(tag, since).await?,
             _ => None,
         };
         let requester = Some(request.sender.login.as_str());
@@ -395,6 +392,17 @@ impl Handler<'_> {
     /// Best effort: the error itself is returned to the caller either way.
     async fn report_create_failure(&self, repo: &RepoName, issue: u64, error: &JulesError) {
         let prefix = &self.settings.command_prefix;
+        let will_get_better =
+            crate::jules::retry::is_transient(error, crate::jules::retry::Safety::Idempotent);
+        if will_get_better && !self.settings.final_attempt {
+            // The server tries again; the people on the issue hear only the final answer.
+            return;
+        }
+        let where_to_look = if self.settings.run_url.is_some() {
+            "check the workflow run"
+        } else {
+            "an operator can see the error with `jules-bridge deliveries list`"
+        };
         let (what, next) = match error.api() {
             Some(api) if api.is_at_limit() => (
                 "Jules is at its session limit",
@@ -410,7 +418,7 @@ impl Handler<'_> {
             ),
             _ => (
                 "Jules could not start a session",
-                format!("Nothing was started. Try again with `{prefix} <task>`; if it keeps failing, check the workflow run."),
+                format!("Nothing was started. Try again with `{prefix} <task>`; if it keeps failing, {where_to_look}."),
             ),
         };
         let text = render::error_comment(what, &error.to_string(), &next);

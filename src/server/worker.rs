@@ -226,7 +226,11 @@ async fn handle_with_engine(
     let github = github.with_observer(state.metrics.github_observer());
     let mut settings = state.base_settings.clone();
     settings.trigger_id = format!("d{}", delivery.id);
-    settings.recheck_before_create = delivery.attempts > 1;
+    // A retry may follow a crash after the create: look for that session first (it cannot
+    // be older than the delivery).
+    settings.recheck_before_create =
+        (delivery.attempts > 1).then(|| delivery.received_at - chrono::Duration::minutes(10));
+    settings.final_attempt = delivery.attempts >= state.config.max_attempts;
     if let Some(repo) = &event.repo {
         settings = state
             .configs

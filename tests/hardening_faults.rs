@@ -1,0 +1,361 @@
+//! Fault tolerance of `jules-bridge serve` (in-process, GitHub App mode, SQLite): jules-fake and
+//! github-fake answer 429 and 5xx, add latency, drop connections and drop a create's answer;
+//! every user request still completes exactly once, retries stay bounded, and the issue shows
+//! when a request is waiting.
+//!
+//! The server runs with `max_attempts` 3, a 20 ms delivery back-off and the Jules retry policy
+//! of `support::fast_retry` (6 attempts per call, 5..50 ms apart, 10 s deadline). The Jules
+//! client's 30 s request timeout cannot be lowered from outside, so a Jules *timeout* is not
+//! injected; latency is, and a dropped connection stands for a lost answer.
+
+mod support;
+
+use std::time::Duration;
+
+use jules_bridge::store::DeliveryStatus;
+use serde_json::json;
+use support::*;
+
+/// Waits until issue `number` has one status comment, then checks that the request completed
+/// exactly once: one session, one comment (the status comment, naming that session), and every
+/// delivery done.
+async fn completes_exactly_once(world: &World, bridge: &Bridge, number: u64) {
+    eventually("the status comment appears", || async {
+        !world.status_comments(number).is_empty()
+    })
+    .await;
+    bridge.drained().await;
+    // Time for a late duplicate to show.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    inject(&world.jules, json!({})).await;
+    let sessions = world.sessions_for(number).await;
+    assert_eq!(
+        sessions.len(),
+        1,
+        "one session for #{number}: {sessions:#?}"
+    );
+    let comments = world.bot_comments(number);
+    assert_eq!(comments.len(), 1, "one comment on #{number}: {comments:#?}");
+    assert_eq!(
+        marker_session(&comments[0].body).as_deref(),
+        Some(sessions[0].name.as_str())
+    );
+    let deliveries = bridge.deliveries().await;
+    assert!(
+        deliveries.iter().all(|d| d.status == DeliveryStatus::Done),
+        "{deliveries:#?}"
+    );
+}
+
+/// The create succeeds on Jules but its answer is lost (the connection drops): the client
+/// finds the session by its request tag instead of creating a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_create_answer_makes_one_session() {
+    let world = World::new(Mode::App).await;
+    inject(&world.jules, json!({"dropCreateResponses": 1})).await;
+    let bridge = world.start().await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &app_labeled(201)).await,
+        202
+    );
+    completes_exactly_once(&world, &bridge, 201).await;
+    assert_eq!(
+        world.jules.request_count("sessions.create"),
+        1,
+        "the lost create was looked up, not repeated"
+    );
+    let delivery = &bridge.deliveries().await[0];
+    assert_eq!(delivery.attempts, 1, "handled within the first attempt");
+    bridge.stop().await;
+}
+
+/// Two 503s on sessions.create (nothing was created): looked up, then sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jules_503s_on_create_complete_once() {
+    let world = World::new(Mode::App).await;
+    inject(
+        &world.jules,
+        json!({"errorStatus": 503, "failNext": 2, "methods": ["sessions.create"]}),
+    )
+    .await;
+    let bridge = world.start().await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &app_labeled(202)).await,
+        202
+    );
+    completes_exactly_once(&world, &bridge, 202).await;
+    assert_eq!(world.jules.request_count("sessions.create"), 3);
+    bridge.stop().await;
+}
+
+/// Jules answers 429 (at its limit) to every create for a while: the request is queued, the
+/// issue says so once (one "Queued" comment, updated in place), the create attempts stay
+/// bounded, and the request starts by itself when Jules has room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jules_at_its_limit_queues_then_starts_once() {
+    let world = World::new(Mode::App).await;
+    inject(
+        &world.jules,
+        json!({"errorStatus": 429, "errorRate": 1.0, "methods": ["sessions.create"]}),
+    )
+    .await;
+    let bridge = world.start().await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &app_labeled(203)).await,
+        202
+    );
+    eventually("the request shows as queued", || async {
+        world.bot_comments(203).iter().any(|c| {
+            c.body.starts_with("⏳ **Queued**") && c.body.contains("Jules is at its plan limit")
+        })
+    })
+    .await;
+    // Let the relay replay the queued request a few times while Jules is still full.
+    let creates_when_queued = world.jules.request_count("sessions.create");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let creates_while_full = world.jules.request_count("sessions.create");
+    assert_eq!(world.jules.session_count(), 0);
+    let waiting = world.bot_comments(203);
+    assert_eq!(waiting.len(), 1, "one queued comment: {waiting:#?}");
+    assert!(waiting[0].body.contains("<!-- jules-bridge:queued -->"));
+    // Bounded: each replay makes at most 6 creates (the retry policy), and the relay replays
+    // at most once per 10 ticks (>= 300 ms): at most 6 replays start in 1.5 s, plus one that
+    // was in flight.
+    assert!(
+        creates_when_queued <= 6 && creates_while_full - creates_when_queued <= 42,
+        "{creates_when_queued} creates before queueing, {} while queued",
+        creates_while_full - creates_when_queued
+    );
+
+    inject(&world.jules, json!({})).await;
+    eventually("the request starts", || async {
+        world.jules.session_count() == 1
+    })
+    .await;
+    eventually("the queued comment became the status comment", || async {
+        let comments = world.bot_comments(203);
+        comments.len() == 1 && comments[0].body.contains(MARKER)
+    })
+    .await;
+    completes_exactly_once(&world, &bridge, 203).await;
+    bridge.stop().await;
+}
+
+/// GitHub answers 502 to the status comment's creation twice. Comment creation is never
+/// retried by the client (a retry after a lost answer would post twice), so the worker retries
+/// the delivery; the retried attempts find the session by its tag and post the comment once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_502_on_the_status_comment_posts_it_once() {
+    let world = World::new(Mode::App).await;
+    world.github.fail_next(
+        &format!("POST /repos/{APP_REPO}/issues/204/comments"),
+        502,
+        2,
+    );
+    let bridge = world.start().await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &app_labeled(204)).await,
+        202
+    );
+    completes_exactly_once(&world, &bridge, 204).await;
+    let delivery = &bridge.deliveries().await[0];
+    assert_eq!(delivery.attempts, 3, "two failed attempts, then done");
+    assert_eq!(
+        world.jules.request_count("sessions.create"),
+        1,
+        "the retries found the session made by the first attempt"
+    );
+    assert_eq!(
+        world
+            .github
+            .count("POST", &format!("/repos/{APP_REPO}/issues/204/comments")),
+        3
+    );
+    bridge.stop().await;
+}
+
+/// GitHub's secondary rate limit (403 + retry-after) on reading the issue's comments, and a
+/// 500 on the permission check: reads are retried, the request completes once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_rate_limits_and_5xx_on_reads_still_complete() {
+    let world = World::new(Mode::App).await;
+    world
+        .github
+        .fail_next_secondary_rate_limit(&format!("GET /repos/{APP_REPO}/issues/205/comments"), 2);
+    world
+        .github
+        .fail_next(&format!("GET /repos/{APP_REPO}/collaborators/"), 500, 1);
+    let bridge = world.start().await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &app_labeled(205)).await,
+        202
+    );
+    completes_exactly_once(&world, &bridge, 205).await;
+    assert_eq!(world.jules.request_count("sessions.create"), 1);
+    let reads = world
+        .github
+        .count("GET", &format!("/repos/{APP_REPO}/issues/205/comments"));
+    assert!(
+        (3..=12).contains(&reads),
+        "the comment reads were retried, boundedly: {reads}"
+    );
+    bridge.stop().await;
+}
+
+/// Every Jules call is slow (300 ms) and a third of them fail with 503 or 429, on several issues
+/// at once: each request still ends with exactly one session and one status comment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_flaky_jules_still_gives_one_session_per_request() {
+    let world = World::new(Mode::App).await;
+    inject(&world.jules, json!({"latencyMs": 300})).await;
+    let bridge = world.start().await;
+    for number in 210..214 {
+        assert_eq!(
+            world.deliver(&bridge, "issues", &app_labeled(number)).await,
+            202
+        );
+    }
+    // Two of them go through random 503s on every method (creates included).
+    inject(
+        &world.jules,
+        json!({"latencyMs": 50, "errorStatus": 503, "errorRate": 0.3}),
+    )
+    .await;
+    eventually_within(
+        "every issue has its status comment",
+        Duration::from_secs(30),
+        || async { (210..214).all(|n| !world.status_comments(n).is_empty()) },
+    )
+    .await;
+    for number in 210..214 {
+        completes_exactly_once(&world, &bridge, number).await;
+    }
+    assert_eq!(world.jules.session_count(), 4);
+    bridge.stop().await;
+}
+
+/// Jules answers 503 to every create, forever: each delivery attempt makes at most 6 creates
+/// (the retry policy's max_attempts), the delivery is tried `max_attempts` = 3 times and then
+/// dead-lettered with its error kept; no session, no status comment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_always_fails_is_dead_lettered_after_bounded_retries() {
+    let world = World::new(Mode::App).await;
+    inject(
+        &world.jules,
+        json!({"errorStatus": 503, "errorRate": 1.0, "methods": ["sessions.create"]}),
+    )
+    .await;
+    let bridge = world.start().await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &app_labeled(206)).await,
+        202
+    );
+    eventually("the delivery is dead-lettered", || async {
+        !bridge
+            .deliveries_with(DeliveryStatus::Dead)
+            .await
+            .is_empty()
+    })
+    .await;
+    let dead = bridge.deliveries_with(DeliveryStatus::Dead).await;
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].attempts, 3);
+    let error = dead[0].last_error.clone().unwrap_or_default();
+    assert!(
+        error.contains("503") || error.to_lowercase().contains("unavailable"),
+        "the error is kept: {error:?}"
+    );
+    // Nothing more happens once it is dead.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let creates = world.jules.request_count("sessions.create");
+    let bound = 3 * fast_retry().max_attempts as u64;
+    assert!(
+        (3..=bound).contains(&creates),
+        "{creates} creates; the bound is {bound}"
+    );
+    assert_eq!(world.jules.session_count(), 0);
+    assert!(world.status_comments(206).is_empty());
+    // The person is told the session could not start.
+    let comments = world.bot_comments(206);
+    assert!(
+        comments
+            .iter()
+            .all(|c| c.body.contains("Jules could not start a session")),
+        "{comments:#?}"
+    );
+    assert!(!comments.is_empty(), "the failure is reported on the issue");
+    bridge.stop().await;
+}
+
+/// One delivery attempt exhausts its create retries (6 x 503), the next attempt succeeds. The
+/// request completed once, so the issue should show one comment: the status comment. Instead
+/// the failed attempt left "Jules could not start a session ... Nothing was started. Try again"
+/// next to the running session's status comment (and a dead-lettered request gets one such
+/// comment per attempt, see above), inviting the person to start it a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_that_fails_one_attempt_then_succeeds_leaves_only_the_status_comment() {
+    let world = World::new(Mode::App).await;
+    let attempts_per_call = fast_retry().max_attempts;
+    inject(
+        &world.jules,
+        json!({"errorStatus": 503, "failNext": attempts_per_call, "methods": ["sessions.create"]}),
+    )
+    .await;
+    let bridge = world.start().await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &app_labeled(207)).await,
+        202
+    );
+    completes_exactly_once(&world, &bridge, 207).await;
+    bridge.stop().await;
+}
+
+/// The status comment's creation fails (502), so the delivery is retried and looks for the
+/// session its first attempt created by request tag, while `others` sessions are created on the
+/// same Jules account (other repositories, other people) before the retry comes due.
+async fn retried_delivery_with_newer_sessions(others: usize) {
+    let world = World::new(Mode::App).await;
+    let mut config = world.config();
+    config.retry_base = Duration::from_millis(2500);
+    world.github.fail_next(
+        &format!("POST /repos/{APP_REPO}/issues/208/comments"),
+        502,
+        1,
+    );
+    let bridge = world.start_with(config).await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &app_labeled(208)).await,
+        202
+    );
+    eventually(
+        "the first attempt failed after creating the session",
+        || async {
+            world
+                .github
+                .count("POST", &format!("/repos/{APP_REPO}/issues/208/comments"))
+                == 1
+        },
+    )
+    .await;
+    assert_eq!(world.jules.session_count(), 1);
+    for n in 0..others {
+        let other = jules_bridge::jules::NewSession::new(format!("Unrelated task {n}"))
+            .with_source("sources/github/other-org/other-repo", Some("main"));
+        world.client.create_session(&other).await.unwrap();
+    }
+    completes_exactly_once(&world, &bridge, 208).await;
+    assert_eq!(world.jules.session_count(), 1 + others);
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_delivery_finds_its_session_behind_100_newer_ones() {
+    retried_delivery_with_newer_sessions(100).await;
+}
+
+/// The same with 200 newer sessions: the lookup reads at most 200 sessions (`LOOKUP_LIMIT`,
+/// src/jules/create.rs), misses the first attempt's session and creates a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_delivery_finds_its_session_behind_200_newer_ones() {
+    retried_delivery_with_newer_sessions(200).await;
+}
