@@ -117,6 +117,8 @@ macro_rules! store_tests {
 store_tests!(
     migrate_is_idempotent_and_ready,
     insert_and_duplicate,
+    insert_batch_and_duplicates,
+    insert_batch_is_all_or_nothing,
     ignored_deliveries_are_not_claimed,
     claim_oldest_first,
     future_attempts_are_not_claimable,
@@ -130,6 +132,7 @@ store_tests!(
     list_and_get,
     drop_installation_and_queue_depth,
     sessions,
+    progress_never_reactivates,
     session_deactivation_and_counts,
     relayed_is_recorded_once,
     queued_requests_fifo,
@@ -215,6 +218,53 @@ fn session(name: &str, repo: &str, issue: i64, created_at: Timestamp) -> Tracked
 
 // ---- tests ----------------------------------------------------------------------------------
 
+async fn progress_never_reactivates(store: Arc<dyn Store>) {
+    let created = at(-60);
+    store
+        .upsert_session(&session("sessions/1", "o/r", 7, created))
+        .await
+        .unwrap();
+    // The relay read the session, then the issue was closed, then the relay reports progress.
+    let read = store.get_session("sessions/1").await.unwrap().unwrap();
+    store.deactivate_issue("o/r", 7).await.unwrap();
+    let progress = TrackedSession {
+        state: "IN_PROGRESS".into(),
+        last_activity_time: Some(at(-1)),
+        checked_at: Some(at(0)),
+        active: true,
+        ..read
+    };
+    store.record_progress(&progress).await.unwrap();
+    let stored = store.get_session("sessions/1").await.unwrap().unwrap();
+    assert!(!stored.active, "a closed issue's session stays stopped");
+    assert_eq!(stored.state, "IN_PROGRESS");
+    assert_eq!(stored.last_activity_time, progress.last_activity_time);
+    // Progress can stop relaying, and an unknown session is ignored.
+    store
+        .upsert_session(&session("sessions/2", "o/r", 8, created))
+        .await
+        .unwrap();
+    let finished = TrackedSession {
+        state: "COMPLETED".into(),
+        active: false,
+        ..session("sessions/2", "o/r", 8, created)
+    };
+    store.record_progress(&finished).await.unwrap();
+    assert!(
+        !store
+            .get_session("sessions/2")
+            .await
+            .unwrap()
+            .unwrap()
+            .active
+    );
+    store
+        .record_progress(&session("sessions/none", "o/r", 9, created))
+        .await
+        .unwrap();
+    assert!(store.get_session("sessions/none").await.unwrap().is_none());
+}
+
 async fn migrate_is_idempotent_and_ready(store: Arc<dyn Store>) {
     store.ready().await.unwrap();
     store.migrate().await.unwrap();
@@ -277,6 +327,102 @@ async fn insert_and_duplicate(store: Arc<dyn Store>) {
     assert_eq!(got.action, None);
     assert_eq!(got.installation_id, None);
     assert!(got.body.is_empty());
+}
+
+async fn insert_batch_and_duplicates(store: Arc<dyn Store>) {
+    assert_eq!(store.insert_deliveries(&[]).await.unwrap(), vec![]);
+    let before = insert(&store, "guid-0", None).await;
+    let other_hook = NewDelivery {
+        hook_id: "43".into(),
+        ..delivery("guid-1", None)
+    };
+    let batch = vec![
+        delivery("guid-1", Some("octo/repo#1")),
+        delivery("guid-0", None), // stored before
+        delivery("guid-2", Some("octo/repo#2")),
+        delivery("guid-1", Some("octo/repo#1")), // repeated within the batch
+        other_hook,                              // same GUID, another hook: new
+    ];
+    let answers = store.insert_deliveries(&batch).await.unwrap();
+    assert_eq!(answers.len(), batch.len());
+    let Inserted::New(id1) = answers[0] else {
+        panic!("{answers:?}")
+    };
+    let Inserted::New(id2) = answers[2] else {
+        panic!("{answers:?}")
+    };
+    let Inserted::New(id3) = answers[4] else {
+        panic!("{answers:?}")
+    };
+    assert_eq!(answers[1], Inserted::Duplicate(before));
+    assert_eq!(answers[3], Inserted::Duplicate(id1));
+    // Ids follow the batch order (claims go oldest first).
+    assert!(before < id1 && id1 < id2 && id2 < id3, "{answers:?}");
+    assert_eq!(store.queue_depth().await.unwrap(), 4);
+
+    let stored = store.get_delivery(&id2.to_string()).await.unwrap().unwrap();
+    assert_eq!(stored.delivery_id, "guid-2");
+    assert_eq!(stored.issue_key.as_deref(), Some("octo/repo#2"));
+    assert_eq!(stored.body, batch[2].body);
+    assert_eq!(stored.action.as_deref(), Some("created"));
+    assert_eq!(stored.installation_id, Some(7));
+    assert_eq!(stored.status, DeliveryStatus::Pending);
+    assert_eq!(stored.received_at, stored.next_attempt_at);
+
+    // A redelivery of the whole batch stores nothing new; single inserts agree.
+    let again = store.insert_deliveries(&batch).await.unwrap();
+    assert_eq!(
+        again,
+        vec![
+            Inserted::Duplicate(id1),
+            Inserted::Duplicate(before),
+            Inserted::Duplicate(id2),
+            Inserted::Duplicate(id1),
+            Inserted::Duplicate(id3),
+        ]
+    );
+    assert_eq!(
+        store.insert_delivery(&batch[2]).await.unwrap(),
+        Inserted::Duplicate(id2)
+    );
+
+    // Ignored deliveries keep their status and note; a large batch goes in whole.
+    let many: Vec<NewDelivery> = (0..300)
+        .map(|n| NewDelivery {
+            status: DeliveryStatus::Ignored,
+            note: Some("not for us".into()),
+            ..delivery(&format!("many-{n}"), None)
+        })
+        .collect();
+    let answers = store.insert_deliveries(&many).await.unwrap();
+    assert_eq!(answers.len(), 300);
+    assert!(answers.iter().all(|a| matches!(a, Inserted::New(_))));
+    let Inserted::New(last) = answers[299] else {
+        unreachable!()
+    };
+    let stored = store
+        .get_delivery(&last.to_string())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.delivery_id, "many-299");
+    assert_eq!(stored.status, DeliveryStatus::Ignored);
+    assert_eq!(stored.note.as_deref(), Some("not for us"));
+    assert_eq!(store.queue_depth().await.unwrap(), 4);
+}
+
+async fn insert_batch_is_all_or_nothing(store: Arc<dyn Store>) {
+    let bad = NewDelivery {
+        status: DeliveryStatus::Processing,
+        ..delivery("bad", None)
+    };
+    let batch = vec![delivery("good", None), bad];
+    assert!(store.insert_deliveries(&batch).await.is_err());
+    assert_eq!(
+        store.get_delivery("good").await.unwrap().map(|d| d.id),
+        None
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 0);
 }
 
 async fn ignored_deliveries_are_not_claimed(store: Arc<dyn Store>) {

@@ -10,6 +10,7 @@
 pub mod auth;
 pub mod config;
 mod configs;
+pub mod ingest;
 mod limits;
 pub mod metrics;
 mod relay;
@@ -39,6 +40,8 @@ use metrics::Metrics;
 pub struct AppState {
     pub config: ServerConfig,
     pub store: Arc<dyn Store>,
+    /// Stores webhook deliveries in group commits (one writer per process).
+    pub ingest: ingest::Ingest,
     pub jules: JulesClient,
     pub auth: GitHubAuth,
     pub secrets: Vec<SecretString>,
@@ -126,6 +129,7 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<Arc<AppState>> 
     Ok(Arc::new(AppState {
         secrets: config.secrets.clone(),
         config,
+        ingest: ingest::Ingest::start(Arc::clone(&store)),
         store,
         jules,
         auth,

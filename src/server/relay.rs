@@ -3,12 +3,16 @@
 //! Cost per tick is constant in the number of idle sessions: one `sessions.list` page
 //! (newest first, 100 per page) tells which tracked sessions changed (`updateTime`);
 //! activities are fetched only for those, and only the new ones
-//! (`filter=create_time>"<last relayed>"`). A tracked session that is not on the first page
-//! is checked on its own, every tenth tick. What was relayed is stored, so a restart neither
-//! repeats nor skips a question comment. With PostgreSQL and several replicas, one of them
+//! (`filter=create_time>"<last relayed>"`). Tracked sessions older than the first page are
+//! found by a sweep: each tick also reads ONE older page, the next one each tick, starting
+//! over once every tracked session was seen (so at most two list calls per tick, and an old
+//! session is looked at every `tracked / 100` ticks). A tracked session the sweep did not
+//! find (deleted, archived) is checked on its own at most every tenth tick; a new one not on
+//! the first page, at once. What was relayed is stored, so a restart neither repeats nor
+//! skips a question comment. With PostgreSQL and several replicas, one of them
 //! holds the relay lease at a time, so each session is relayed by one process.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,14 +29,30 @@ use crate::store::TrackedSession;
 
 const LEASE_KEY: &str = "relay";
 
-/// Tracked sessions not on the first `sessions.list` page are checked every this many ticks.
+/// Tracked sessions the sweep over older pages did not find are checked on their own at
+/// most every this many ticks.
 const LONE_CHECK_EVERY: u64 = 10;
+
+/// `sessions.list` page size (the API's maximum).
+const PAGE_SIZE: u32 = 100;
 
 /// The activities seen per session, so a changed session costs one filtered list.
 type Seen = HashMap<String, Vec<Activity>>;
 
+/// The walk over the `sessions.list` pages after the first, one page per tick.
+#[derive(Default)]
+struct Sweep {
+    /// The page to read next; `None`: the one after the first page.
+    token: Option<String>,
+    /// Tracked sessions found on older pages since the walk started over.
+    found: HashSet<String>,
+    /// The tick of the last one-by-one check of tracked sessions the sweep did not find.
+    last_lone_check: Option<u64>,
+}
+
 pub async fn run(state: Arc<AppState>, owner: String, mut shutdown: watch::Receiver<bool>) {
     let mut seen = Seen::new();
+    let mut sweep = Sweep::default();
     let mut tick: u64 = 0;
     let lease = state.config.relay_slow + Duration::from_secs(30);
     loop {
@@ -42,7 +62,7 @@ pub async fn run(state: Arc<AppState>, owner: String, mut shutdown: watch::Recei
         }
         let busy = match state.store.try_lease(LEASE_KEY, &owner, lease).await {
             Ok(true) => {
-                let busy = match relay_tick(&state, &mut seen, tick).await {
+                let busy = match relay_tick(&state, &mut seen, &mut sweep, tick).await {
                     Ok(busy) => busy,
                     Err(error) => {
                         tracing::warn!(%error, "relay tick failed; trying again next tick");
@@ -76,7 +96,12 @@ pub async fn run(state: Arc<AppState>, owner: String, mut shutdown: watch::Recei
 }
 
 /// One pass over the tracked sessions; true while some session is working (poll fast).
-async fn relay_tick(state: &Arc<AppState>, seen: &mut Seen, tick: u64) -> Result<bool, JulesError> {
+async fn relay_tick(
+    state: &Arc<AppState>,
+    seen: &mut Seen,
+    sweep: &mut Sweep,
+    tick: u64,
+) -> Result<bool, JulesError> {
     let tracked = match state.store.active_sessions().await {
         Ok(tracked) => tracked,
         Err(error) => {
@@ -90,22 +115,77 @@ async fn relay_tick(state: &Arc<AppState>, seen: &mut Seen, tick: u64) -> Result
     }
     let page = state
         .jules
-        .list_sessions_page(false, Some(100), None)
+        .list_sessions_page(false, Some(PAGE_SIZE), None)
         .await?;
-    let listed: HashMap<&str, &Session> =
-        page.sessions.iter().map(|s| (s.name.as_str(), s)).collect();
+    let first_page = page.next_page_token.filter(|t| !t.is_empty());
+    let mut listed: HashMap<String, Session> = page
+        .sessions
+        .into_iter()
+        .map(|s| (s.name.clone(), s))
+        .collect();
+
+    // One older page per tick, while some tracked session is older than the first page.
+    let older: Vec<&TrackedSession> = tracked
+        .iter()
+        .filter(|s| !listed.contains_key(&s.name))
+        .collect();
+    let mut walk_ended = false;
+    if older.is_empty() {
+        sweep.token = None;
+        sweep.found.clear();
+    } else if let Some(token) = sweep.token.clone().or(first_page) {
+        match state
+            .jules
+            .list_sessions_page(false, Some(PAGE_SIZE), Some(&token))
+            .await
+        {
+            Ok(page) => {
+                let wanted: HashSet<&str> = older.iter().map(|s| s.name.as_str()).collect();
+                for session in page.sessions {
+                    if wanted.contains(session.name.as_str()) {
+                        sweep.found.insert(session.name.clone());
+                        listed.insert(session.name.clone(), session);
+                    }
+                }
+                sweep.token = page.next_page_token.filter(|t| !t.is_empty());
+                let all_found = older.iter().all(|s| sweep.found.contains(&s.name));
+                if sweep.token.is_none() || all_found {
+                    walk_ended = !all_found;
+                    sweep.token = None;
+                    sweep.found.clear();
+                }
+            }
+            Err(error) => {
+                // A stale page token, or an outage: start the walk over next tick.
+                tracing::warn!(%error, "cannot read an older sessions page; starting the sweep over");
+                sweep.token = None;
+                sweep.found.clear();
+            }
+        }
+    } else {
+        // Nothing older than the first page: the missing sessions are gone or archived.
+        walk_ended = true;
+    }
+    let lone_check = walk_ended
+        && sweep
+            .last_lone_check
+            .is_none_or(|last| tick >= last + LONE_CHECK_EVERY);
+    if lone_check {
+        sweep.last_lone_check = Some(tick);
+    }
+
     let mut busy = false;
     for session in tracked {
+        let unchanged = |current: &Session| {
+            session.update_time.is_some()
+                && current.update_time == session.update_time
+                && seen.contains_key(&session.name)
+        };
         let current = match listed.get(session.name.as_str()) {
-            Some(listed) => {
-                let unchanged = session.update_time.is_some()
-                    && listed.update_time == session.update_time
-                    && seen.contains_key(&session.name);
-                (!unchanged).then(|| (*listed).clone())
-            }
-            None if session.checked_at.is_none() || tick % LONE_CHECK_EVERY == 0 => {
+            Some(listed) => (!unchanged(listed)).then(|| listed.clone()),
+            None if session.checked_at.is_none() || lone_check => {
                 match state.jules.get_session(&session.name).await {
-                    Ok(current) => Some(current),
+                    Ok(current) => (!unchanged(&current)).then_some(current),
                     Err(error) if error.is_not_found() => {
                         tracing::info!(session = %session.name, "session deleted in Jules; stopping its relay");
                         let stopped = TrackedSession {
@@ -232,12 +312,6 @@ async fn relay_session(
         .filter_map(|a| a.create_time)
         .max()
         .or(tracked.last_activity_time);
-    // Relaying may have been stopped meanwhile (the issue was closed): never undo that.
-    let still_active = state
-        .store
-        .get_session(&tracked.name)
-        .await?
-        .is_none_or(|stored| stored.active);
     let updated = TrackedSession {
         state: view.state.to_string(),
         update_time: session.update_time,
@@ -245,11 +319,12 @@ async fn relay_session(
         status_comment_id: Some(comment_id as i64),
         // COMPLETED is not final, but a finished session needs no polling until a message
         // wakes it (the handler marks it active again then).
-        active: still_active && !view.state.is_finished(),
+        active: !view.state.is_finished(),
         checked_at: Some(Utc::now()),
         ..tracked.clone()
     };
-    state.store.upsert_session(&updated).await?;
+    // record_progress never re-activates: a deactivation made meanwhile (issue closed) stays.
+    state.store.record_progress(&updated).await?;
     if !updated.active {
         seen.remove(&tracked.name);
     }

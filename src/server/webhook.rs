@@ -150,7 +150,8 @@ pub async fn receive(
         status,
         note: note.clone(),
     };
-    match state.store.insert_delivery(&delivery).await {
+    // Through the group-commit writer: durable (committed) once this returns.
+    match state.ingest.insert(delivery).await {
         Ok(Inserted::Duplicate(id)) => {
             outcome("duplicate");
             (

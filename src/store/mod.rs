@@ -171,6 +171,20 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- deliveries ---------------------------------------------------------------------
     async fn insert_delivery(&self, delivery: &NewDelivery) -> StoreResult<Inserted>;
+    /// Inserts a batch in ONE transaction (one commit, so one fsync, for the whole batch):
+    /// the group commit of the webhook receiver. Answers per delivery, in order, with the
+    /// same duplicate semantics as [`Store::insert_delivery`]; a delivery repeated within the
+    /// batch is a `Duplicate` of its first occurrence. All or nothing: on `Err` none of the
+    /// batch is stored (the caller can retry the deliveries one by one).
+    ///
+    /// The default inserts one by one (not atomic); both engines override it.
+    async fn insert_deliveries(&self, batch: &[NewDelivery]) -> StoreResult<Vec<Inserted>> {
+        let mut answers = Vec::with_capacity(batch.len());
+        for delivery in batch {
+            answers.push(self.insert_delivery(delivery).await?);
+        }
+        Ok(answers)
+    }
     /// Claims the oldest claimable delivery: `Pending` with `next_attempt_at <= now`, or
     /// `Processing` with an expired lease; never one whose `issue_key` has another delivery
     /// with a live lease. Sets `Processing`, the lease and `attempts + 1`.
@@ -209,6 +223,10 @@ pub trait Store: Send + Sync + 'static {
     // ---- tracked sessions -------------------------------------------------------------------
     /// Inserts or replaces by name.
     async fn upsert_session(&self, session: &TrackedSession) -> StoreResult<()>;
+    /// The relay's update after relaying: state, times, status comment and `checked_at`.
+    /// It can stop relaying (`active` false) but never restarts it, so a deactivation made
+    /// meanwhile (issue closed) is never undone. Unknown names are ignored.
+    async fn record_progress(&self, session: &TrackedSession) -> StoreResult<()>;
     async fn get_session(&self, name: &str) -> StoreResult<Option<TrackedSession>>;
     /// Active sessions, oldest first.
     async fn active_sessions(&self) -> StoreResult<Vec<TrackedSession>>;

@@ -7,6 +7,7 @@
 //! lock on the issue on top of `FOR UPDATE SKIP LOCKED`.
 
 use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -280,6 +281,115 @@ impl Store for PostgresStore {
                 .await?,
             )),
         }
+    }
+
+    async fn insert_deliveries(&self, batch: &[NewDelivery]) -> StoreResult<Vec<Inserted>> {
+        if batch
+            .iter()
+            .any(|delivery| delivery.status == DeliveryStatus::Processing)
+        {
+            return Err(StoreError::Invalid(
+                "a delivery cannot be inserted as processing".into(),
+            ));
+        }
+        // A key repeated within the batch is a duplicate of its first occurrence: only first
+        // occurrences are sent (one INSERT must not meet the same key twice).
+        let mut keys: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
+        let unique: Vec<&NewDelivery> = batch
+            .iter()
+            .filter(|d| keys.insert((d.hook_id.as_str(), d.delivery_id.as_str())))
+            .collect();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let hook_ids: Vec<&str> = unique.iter().map(|d| d.hook_id.as_str()).collect();
+        let guids: Vec<&str> = unique.iter().map(|d| d.delivery_id.as_str()).collect();
+        let events: Vec<&str> = unique.iter().map(|d| d.event.as_str()).collect();
+        let actions: Vec<Option<&str>> = unique.iter().map(|d| d.action.as_deref()).collect();
+        let installations: Vec<Option<i64>> = unique.iter().map(|d| d.installation_id).collect();
+        let repos: Vec<Option<&str>> = unique.iter().map(|d| d.repo.as_deref()).collect();
+        let issue_keys: Vec<Option<&str>> = unique.iter().map(|d| d.issue_key.as_deref()).collect();
+        let bodies: Vec<&[u8]> = unique.iter().map(|d| d.body.as_slice()).collect();
+        let statuses: Vec<&str> = unique.iter().map(|d| d.status.as_str()).collect();
+        let notes: Vec<Option<&str>> = unique.iter().map(|d| d.note.as_deref()).collect();
+
+        // One multi-row INSERT (one round trip) in one transaction (one WAL flush at commit).
+        let mut tx = self.pool.begin().await?;
+        let inserted: Vec<(i64, String, String)> = sqlx::query_as(
+            "INSERT INTO deliveries (hook_id, delivery_id, event, action, installation_id, repo, \
+             issue_key, body, status, note, received_at, updated_at, next_attempt_at) \
+             SELECT hook_id, delivery_id, event, action, installation_id, repo, issue_key, body, \
+                    status, note, $11, $11, $11 \
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
+                         $6::text[], $7::text[], $8::bytea[], $9::text[], $10::text[]) \
+                  WITH ORDINALITY AS t(hook_id, delivery_id, event, action, installation_id, \
+                                       repo, issue_key, body, status, note, ord) \
+             ORDER BY ord \
+             ON CONFLICT (hook_id, delivery_id) DO NOTHING RETURNING id, hook_id, delivery_id",
+        )
+        .bind(&hook_ids)
+        .bind(&guids)
+        .bind(&events)
+        .bind(&actions)
+        .bind(&installations)
+        .bind(&repos)
+        .bind(&issue_keys)
+        .bind(&bodies)
+        .bind(&statuses)
+        .bind(&notes)
+        .bind(now())
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut ids: HashMap<(String, String), Inserted> = inserted
+            .into_iter()
+            .map(|(id, hook, guid)| ((hook, guid), Inserted::New(id)))
+            .collect();
+        if ids.len() < unique.len() {
+            // Stored before (or by a concurrent insert that ON CONFLICT waited for; this
+            // statement's snapshot is newer, so it sees that row).
+            let (hooks, guids): (Vec<&str>, Vec<&str>) = unique
+                .iter()
+                .filter(|d| !ids.contains_key(&(d.hook_id.clone(), d.delivery_id.clone())))
+                .map(|d| (d.hook_id.as_str(), d.delivery_id.as_str()))
+                .unzip();
+            let existing: Vec<(i64, String, String)> = sqlx::query_as(
+                "SELECT d.id, d.hook_id, d.delivery_id FROM deliveries d \
+                 JOIN UNNEST($1::text[], $2::text[]) AS k(hook_id, delivery_id) \
+                   ON d.hook_id = k.hook_id AND d.delivery_id = k.delivery_id",
+            )
+            .bind(&hooks)
+            .bind(&guids)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (id, hook, guid) in existing {
+                ids.insert((hook, guid), Inserted::Duplicate(id));
+            }
+        }
+        tx.commit().await?;
+
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
+        batch
+            .iter()
+            .map(|delivery| {
+                let key = (delivery.hook_id.as_str(), delivery.delivery_id.as_str());
+                let answer = ids
+                    .get(&(delivery.hook_id.clone(), delivery.delivery_id.clone()))
+                    .copied()
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!(
+                            "delivery {} was neither inserted nor found",
+                            delivery.delivery_id
+                        ))
+                    })?;
+                Ok(match answer {
+                    Inserted::New(id) if !seen.insert(key) => Inserted::Duplicate(id),
+                    answer => {
+                        seen.insert(key);
+                        answer
+                    }
+                })
+            })
+            .collect()
     }
 
     /// Each round is one short transaction:
@@ -565,6 +675,24 @@ impl Store for PostgresStore {
         .bind(s.last_activity_time)
         .bind(s.active)
         .bind(s.created_at)
+        .bind(s.checked_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_progress(&self, s: &TrackedSession) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET state = $2, update_time = $3, last_activity_time = $4, \
+             status_comment_id = COALESCE($5, status_comment_id), active = active AND $6, \
+             checked_at = $7 WHERE name = $1",
+        )
+        .bind(&s.name)
+        .bind(&s.state)
+        .bind(s.update_time)
+        .bind(s.last_activity_time)
+        .bind(s.status_comment_id)
+        .bind(s.active)
         .bind(s.checked_at)
         .execute(&self.pool)
         .await?;

@@ -7,6 +7,8 @@
 //! writer waits on `busy_timeout` instead of failing to upgrade a read lock).
 
 use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -53,6 +55,10 @@ fn migrator() -> Migrator {
 /// Connections in the pool. SQLite runs one writer at a time; a few connections let reads
 /// proceed alongside it (WAL).
 const MAX_CONNECTIONS: u32 = 4;
+
+/// Rows per multi-row INSERT of `insert_deliveries` (10 parameters a row, under SQLite's
+/// 32766-parameter limit).
+const MAX_ROWS: usize = 256;
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -255,6 +261,126 @@ impl Store for SqliteStore {
         };
         tx.commit().await?;
         Ok(inserted)
+    }
+
+    async fn insert_deliveries(&self, batch: &[NewDelivery]) -> StoreResult<Vec<Inserted>> {
+        if batch
+            .iter()
+            .any(|delivery| delivery.status == DeliveryStatus::Processing)
+        {
+            return Err(StoreError::Invalid(
+                "a delivery cannot be inserted as processing".into(),
+            ));
+        }
+        // A key repeated within the batch is a duplicate of its first occurrence: only first
+        // occurrences are sent.
+        let mut keys: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
+        let unique: Vec<&NewDelivery> = batch
+            .iter()
+            .filter(|d| keys.insert((d.hook_id.as_str(), d.delivery_id.as_str())))
+            .collect();
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = micros(now());
+        // One write transaction, one commit: with `synchronous = FULL` that is one fsync of
+        // the WAL for the whole batch. Rows go in multi-row INSERTs of power-of-two sizes
+        // (few statements per batch, each prepared once per connection and cached): every
+        // statement is a round trip to the connection's thread, which is what a per-row
+        // INSERT loop spends its time on.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut ids: HashMap<(String, String), Inserted> = HashMap::with_capacity(unique.len());
+        let mut rest: &[&NewDelivery] = &unique;
+        while !rest.is_empty() {
+            let size = 1usize << (usize::BITS - 1 - rest.len().min(MAX_ROWS).leading_zeros());
+            let (chunk, tail) = rest.split_at(size);
+            rest = tail;
+            let mut sql = String::from(
+                "INSERT INTO deliveries (hook_id, delivery_id, event, action, installation_id, \
+                 repo, issue_key, body, status, note, received_at, updated_at, next_attempt_at) \
+                 VALUES ",
+            );
+            for n in 0..chunk.len() {
+                let p = n * 10;
+                if n > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?1, ?1)",
+                    p + 2,
+                    p + 3,
+                    p + 4,
+                    p + 5,
+                    p + 6,
+                    p + 7,
+                    p + 8,
+                    p + 9,
+                    p + 10,
+                    p + 11
+                ));
+            }
+            sql.push_str(
+                " ON CONFLICT (hook_id, delivery_id) DO NOTHING \
+                 RETURNING id, hook_id, delivery_id",
+            );
+            let mut query =
+                sqlx::query_as::<_, (i64, String, String)>(sqlx::AssertSqlSafe(sql)).bind(now);
+            for delivery in chunk {
+                query = query
+                    .bind(&delivery.hook_id)
+                    .bind(&delivery.delivery_id)
+                    .bind(&delivery.event)
+                    .bind(&delivery.action)
+                    .bind(delivery.installation_id)
+                    .bind(&delivery.repo)
+                    .bind(&delivery.issue_key)
+                    .bind(&delivery.body)
+                    .bind(delivery.status.as_str())
+                    .bind(&delivery.note);
+            }
+            for (id, hook, guid) in query.fetch_all(&mut *tx).await? {
+                ids.insert((hook, guid), Inserted::New(id));
+            }
+        }
+        // Stored before this batch: duplicates (rare; one lookup each).
+        for delivery in &unique {
+            let key = (delivery.hook_id.clone(), delivery.delivery_id.clone());
+            if let Entry::Vacant(slot) = ids.entry(key) {
+                let id: i64 = sqlx::query_scalar(
+                    "SELECT id FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2",
+                )
+                .bind(&delivery.hook_id)
+                .bind(&delivery.delivery_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                slot.insert(Inserted::Duplicate(id));
+            }
+        }
+        tx.commit().await?;
+
+        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
+        batch
+            .iter()
+            .map(|delivery| {
+                let key = (delivery.hook_id.as_str(), delivery.delivery_id.as_str());
+                let answer = ids
+                    .get(&(delivery.hook_id.clone(), delivery.delivery_id.clone()))
+                    .copied()
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!(
+                            "delivery {} was neither inserted nor found",
+                            delivery.delivery_id
+                        ))
+                    })?;
+                Ok(match answer {
+                    Inserted::New(id) if !seen.insert(key) => Inserted::Duplicate(id),
+                    answer => {
+                        seen.insert(key);
+                        answer
+                    }
+                })
+            })
+            .collect()
     }
 
     async fn claim_delivery(&self, worker: &str, lease: Duration) -> StoreResult<Option<Delivery>> {
@@ -465,6 +591,24 @@ impl Store for SqliteStore {
         .bind(s.last_activity_time.map(micros))
         .bind(s.active)
         .bind(micros(s.created_at))
+        .bind(s.checked_at.map(micros))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn record_progress(&self, s: &TrackedSession) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE sessions SET state = ?2, update_time = ?3, last_activity_time = ?4, \
+             status_comment_id = COALESCE(?5, status_comment_id), active = active AND ?6, \
+             checked_at = ?7 WHERE name = ?1",
+        )
+        .bind(&s.name)
+        .bind(&s.state)
+        .bind(s.update_time.map(micros))
+        .bind(s.last_activity_time.map(micros))
+        .bind(s.status_comment_id)
+        .bind(s.active)
         .bind(s.checked_at.map(micros))
         .execute(&self.pool)
         .await?;
