@@ -199,7 +199,10 @@ pub async fn handle(
     };
     let latency = {
         let mut store = app.store();
-        store.count_request(call.method_name());
+        let raw = uri
+            .path_and_query()
+            .map_or_else(|| uri.path(), |pq| pq.as_str());
+        store.count_request(call.method_name(), raw);
         store.faults.latency()
     };
     if !latency.is_zero() {

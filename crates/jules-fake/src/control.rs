@@ -17,6 +17,7 @@ pub fn router() -> Router<Arc<App>> {
     Router::new()
         .route("/faults", get(get_faults).post(set_faults))
         .route("/stats", get(stats))
+        .route("/requests", get(requests).delete(clear_requests))
         .route("/step", post(step))
         .route("/reset", post(reset))
 }
@@ -50,6 +51,28 @@ async fn stats(State(app): State<Arc<App>>) -> Json<Value> {
         "total": total,
         "sessions": store.sessions.len(),
     }))
+}
+
+/// The request log: `{"requests": [{"time", "method", "path"}]}`, oldest first.
+async fn requests(State(app): State<Arc<App>>) -> Json<Value> {
+    let store = app.store();
+    let requests: Vec<Value> = store
+        .request_log
+        .iter()
+        .map(|record| {
+            json!({
+                "time": crate::clock::format_timestamp(&record.time),
+                "method": record.method,
+                "path": record.path,
+            })
+        })
+        .collect();
+    Json(json!({ "requests": requests }))
+}
+
+async fn clear_requests(State(app): State<Arc<App>>) -> Json<Value> {
+    app.store().request_log.clear();
+    Json(json!({}))
 }
 
 /// Advances every session that has work by one step, now. Answers how many moved.

@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 use crate::state::App;
 
 pub use crate::api::METHOD_NAMES;
+pub use crate::state::{RequestRecord, REQUEST_LOG_LIMIT};
 
 #[derive(Debug, Clone)]
 pub struct FakeConfig {
@@ -105,6 +106,17 @@ impl FakeServer {
     /// Requests received for one API method (e.g. `"sessions.create"`), faulted ones included.
     pub fn request_count(&self, method: &str) -> u64 {
         self.app.store().requests.get(method).copied().unwrap_or(0)
+    }
+
+    /// The API requests received so far (the newest [`REQUEST_LOG_LIMIT`]), oldest first,
+    /// with their arrival times; also `GET /_fake/requests`.
+    pub fn request_log(&self) -> Vec<RequestRecord> {
+        self.app.store().request_log.iter().cloned().collect()
+    }
+
+    /// Forgets the logged requests (counters and sessions stay).
+    pub fn clear_request_log(&self) {
+        self.app.store().request_log.clear();
     }
 
     /// All sessions, archived ones included.

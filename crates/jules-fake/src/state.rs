@@ -1,6 +1,6 @@
 //! The fake's memory: sessions with their activities, the source catalogue, request stats.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,25 @@ pub struct Store {
     pub faults: Faults,
     /// Background ticks so far; `[fake:slow]` sessions act on every tenth.
     pub ticks: u64,
+    /// The newest API requests, oldest first (at most [`REQUEST_LOG_LIMIT`]), for benchmarks
+    /// and tests that need to know when a call arrived.
+    pub request_log: VecDeque<RequestRecord>,
+}
+
+/// How many requests the log keeps; older ones are dropped.
+pub const REQUEST_LOG_LIMIT: usize = 100_000;
+
+/// One API request as it arrived (before latency or faults), for timing measurements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// When it arrived (monotonic).
+    pub at: std::time::Instant,
+    /// When it arrived (wall clock).
+    pub time: Timestamp,
+    /// The API method name (`sessions.list`, ...).
+    pub method: &'static str,
+    /// The path and query as received (`/v1alpha/sessions/123/activities?pageSize=50`).
+    pub path: String,
 }
 
 impl Store {
@@ -57,6 +76,7 @@ impl Store {
             requests: BTreeMap::new(),
             faults: Faults::default(),
             ticks: 0,
+            request_log: VecDeque::new(),
         }
     }
 
@@ -68,10 +88,20 @@ impl Store {
         self.requests.clear();
         self.faults = Faults::default();
         self.ticks = 0;
+        self.request_log.clear();
     }
 
-    pub fn count_request(&mut self, method: &'static str) {
+    pub fn count_request(&mut self, method: &'static str, path: &str) {
         *self.requests.entry(method).or_default() += 1;
+        if self.request_log.len() >= REQUEST_LOG_LIMIT {
+            self.request_log.pop_front();
+        }
+        self.request_log.push_back(RequestRecord {
+            at: std::time::Instant::now(),
+            time: chrono::Utc::now(),
+            method,
+            path: path.to_owned(),
+        });
     }
 }
 

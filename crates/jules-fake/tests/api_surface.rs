@@ -473,3 +473,34 @@ async fn configured_sources_are_the_only_ones() {
         .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn the_request_log_keeps_arrival_order_and_times() {
+    let fake = Harness::manual().await;
+    let before = std::time::Instant::now();
+    fake.create(repo_session("octo/demo", "Log me")).await;
+    fake.get("sources").await;
+    fake.get("sessions?pageSize=5").await;
+
+    let log = fake.server.request_log();
+    let methods: Vec<&str> = log.iter().map(|r| r.method).collect();
+    assert_eq!(
+        methods,
+        ["sessions.create", "sources.list", "sessions.list"]
+    );
+    assert_eq!(log[2].path, "/v1alpha/sessions?pageSize=5");
+    assert!(log[0].at >= before && log[0].at <= log[1].at && log[1].at <= log[2].at);
+    assert!(log[0].time <= log[2].time);
+
+    let reply = fake.control(Method::GET, "requests", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body["requests"][1]["method"], "sources.list");
+    assert!(reply.body["requests"][1]["time"]
+        .as_str()
+        .is_some_and(|t| t.ends_with('Z')));
+
+    // Clearing the log keeps the counters.
+    fake.control(Method::DELETE, "requests", None).await;
+    assert!(fake.server.request_log().is_empty());
+    assert_eq!(fake.server.request_count("sources.list"), 1);
+}
