@@ -793,22 +793,25 @@ async fn removing_the_installation_stops_its_sessions() {
     })
     .await;
     let session = session_of(&world, 109).await;
+    // The worker records the session right after posting its status comment.
+    let tracked = |active: bool| {
+        let store = &bridge.state.store;
+        let session = &session;
+        async move {
+            store
+                .get_session(session)
+                .await
+                .unwrap()
+                .is_some_and(|s| s.active == active)
+        }
+    };
+    eventually("the session is relayed", || tracked(true)).await;
     let removed = fixture(
         "installation.deleted.json",
         &[("/installation/id", json!(INSTALLATION))],
     );
     assert_eq!(world.deliver(&bridge, "installation", &removed).await, 202);
-    eventually("the session is no longer relayed", || async {
-        !bridge
-            .state
-            .store
-            .get_session(&session)
-            .await
-            .unwrap()
-            .unwrap()
-            .active
-    })
-    .await;
+    eventually("the session is no longer relayed", || tracked(false)).await;
     let done = bridge
         .state
         .store
