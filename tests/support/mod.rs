@@ -78,29 +78,11 @@ pub fn jules_client(fake: &FakeServer) -> JulesClient {
     .expect("client builds")
 }
 
-/// Replaces the fake's fault configuration (`POST /_fake/faults`).
-pub async fn inject(fake: &FakeServer, faults: Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{}/_fake/faults", fake.url()))
-        .json(&faults)
-        .send()
-        .await
-        .expect("control API answers");
-    assert!(response.status().is_success(), "faults accepted: {faults}");
-}
-
-/// Advances every unfinished session `n` steps.
-pub async fn step(fake: &FakeServer, n: usize) {
-    let http = reqwest::Client::new();
-    for _ in 0..n {
-        let response = http
-            .post(format!("{}/_fake/step", fake.url()))
-            .send()
-            .await
-            .expect("control API answers");
-        assert!(response.status().is_success());
-    }
-}
+// The fake's control calls are the ones every suite uses.
+#[path = "../common/mod.rs"]
+mod common;
+#[allow(unused_imports)] // not every suite steps the fake
+pub use common::{inject, step};
 
 /// Every session on the fake (read without faults: call after clearing them).
 pub async fn all_sessions(client: &JulesClient) -> Vec<Session> {
