@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::engine::marker::MarkerKey;
 use crate::engine::render;
 use crate::github::GitHubClient;
 use crate::handler::follow::{Followed, Until};
@@ -117,6 +118,9 @@ impl Inputs {
             starting_branch: env.input("starting-branch"),
             allowed_bots: list("allowed-bots"),
             own_logins,
+            // The Action holds no other secret: status markers are signed with a key derived
+            // from the Jules API key (docs/security.md).
+            marker_key: MarkerKey::derive([jules_api_key.as_str()]),
             prompt: env.input("prompt"),
             title: env.input("title"),
             run_url,

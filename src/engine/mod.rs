@@ -1,7 +1,9 @@
 //! The decisions: pure logic, no I/O.
 
 pub mod command;
+pub mod escape;
 pub mod event;
+pub mod marker;
 pub mod policy;
 pub mod prompt;
 pub mod render;

@@ -4,7 +4,9 @@
 //! state word; every state that waits for a person says exactly what to type; the hidden
 //! marker is the last line.
 
-use super::status::{Marker, SessionView};
+use super::escape;
+use super::marker::Marker;
+use super::status::SessionView;
 use crate::jules::State;
 
 /// What the status comment needs besides the session.
@@ -17,6 +19,18 @@ pub struct StatusContext<'a> {
     pub run_url: Option<&'a str>,
     /// A plain-words note: an error, a wait, why updates stopped.
     pub notice: Option<&'a str>,
+    /// The signed marker line ([`crate::engine::marker::MarkerKey::sign`] of
+    /// [`status_marker`]), the comment's last line.
+    pub marker: &'a str,
+}
+
+/// What the status comment's marker records for `view`.
+pub fn status_marker(view: &SessionView, requester: Option<&str>) -> Marker {
+    Marker {
+        session: view.name.clone(),
+        requester: requester.map(str::to_owned),
+        plan: view.shown_plan().map(|plan| plan.short_id().to_owned()),
+    }
 }
 
 /// The status comment for a session.
@@ -31,7 +45,7 @@ pub fn status_comment(view: &SessionView, ctx: &StatusContext<'_>) -> String {
 
     match &view.state {
         State::AwaitingPlanApproval => {
-            let plan = view.pending_plan().or(view.plan.as_ref());
+            let plan = view.shown_plan();
             let plan_id = plan
                 .map(|plan| format!(" (plan `{}`)", plan.short_id()))
                 .unwrap_or_default();
@@ -56,7 +70,7 @@ pub fn status_comment(view: &SessionView, ctx: &StatusContext<'_>) -> String {
             lines.push(format!("❓ **Jules has a question**{who} · {session_link}"));
             if let Some(question) = &view.question {
                 lines.push(String::new());
-                lines.push(quote(question));
+                lines.push(escape::quoted(question));
             }
             lines.push(String::new());
             lines.push(format!("Reply `{prefix} <your answer>`."));
@@ -78,7 +92,7 @@ pub fn status_comment(view: &SessionView, ctx: &StatusContext<'_>) -> String {
             lines.push(String::new());
             lines.push(match &view.pull_request {
                 Some((url, title)) if !title.is_empty() => {
-                    format!("Jules opened **{}**: {url}", escape(title))
+                    format!("Jules opened **{}**: {url}", escape::inline(title))
                 }
                 Some((url, _)) => format!("Jules opened a pull request: {url}"),
                 None => format!(
@@ -92,7 +106,9 @@ pub fn status_comment(view: &SessionView, ctx: &StatusContext<'_>) -> String {
             ));
             lines.push(String::new());
             lines.push(match &view.failure {
-                Some(reason) if !reason.is_empty() => format!("Reason: {}", one_line(reason)),
+                Some(reason) if !reason.trim().is_empty() => {
+                    format!("Reason: {}", escape::inline(reason))
+                }
                 _ => "Jules did not say why.".to_owned(),
             });
             lines.push(String::new());
@@ -133,13 +149,7 @@ pub fn status_comment(view: &SessionView, ctx: &StatusContext<'_>) -> String {
     footer.push_str("</sub>");
     lines.push(String::new());
     lines.push(footer);
-    lines.push(
-        Marker {
-            session: view.name.clone(),
-            requester: ctx.requester.map(str::to_owned),
-        }
-        .render(),
-    );
+    lines.push(ctx.marker.to_owned());
     lines.join("\n")
 }
 
@@ -150,7 +160,7 @@ fn push_plan_and_progress(lines: &mut Vec<String>, view: &SessionView, done: boo
     }
     if let Some(progress) = &view.latest_progress {
         lines.push(String::new());
-        lines.push(format!("Latest: *{}*", escape(&one_line(progress))));
+        lines.push(format!("Latest: *{}*", escape::inline(progress)));
     }
 }
 
@@ -159,7 +169,7 @@ fn checklist(steps: &[String], done: bool) -> Vec<String> {
     steps
         .iter()
         .enumerate()
-        .map(|(n, step)| format!("- [{mark}] {}. {}", n + 1, one_line(step)))
+        .map(|(n, step)| format!("- [{mark}] {}. {}", n + 1, escape::inline(step)))
         .collect()
 }
 
@@ -171,12 +181,13 @@ pub fn question_comment(view: &SessionView, requester: Option<&str>, prefix: &st
     let question = view
         .question
         .as_deref()
+        .filter(|question| !question.trim().is_empty())
         .unwrap_or("Jules is waiting for your input.");
     format!(
         "{mention}Jules has a question in [session {}]({}):\n\n{}\n\nReply `{prefix} <your answer>`.",
         short_session(&view.id),
         view.url,
-        quote(question)
+        escape::quoted(question)
     )
 }
 
@@ -209,12 +220,21 @@ pub fn help(prefix: &str, trigger_label: &str) -> String {
     )
 }
 
+/// The reply to a command the bridge could not read. The line is the person's own text, so
+/// it is echoed escaped, never inside a code span it could close.
 pub fn malformed_command(line: &str, reason: &str, prefix: &str, trigger_label: &str) -> String {
     format!(
-        "I could not read `{}`: {reason}\n\n{}",
-        one_line(line),
+        "I could not read this command: {}\n\n{reason}\n\n{}",
+        escape::inline(&truncate_chars(line, 200)),
         help(prefix, trigger_label)
     )
+}
+
+fn truncate_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 /// The one polite reply to someone without write access.
@@ -230,7 +250,7 @@ pub fn fork_pull_request(head_repo: Option<&str>) -> String {
         "Jules can only work on branches of this repository, and this pull request comes from {}. \
          A maintainer can push the branch here and label that pull request, or open an issue and label it.",
         head_repo
-            .map(|repo| format!("the fork `{repo}`"))
+            .map(|repo| format!("the fork {}", escape::inline(repo)))
             .unwrap_or_else(|| "a deleted fork".to_owned())
     )
 }
@@ -250,16 +270,35 @@ pub fn no_session(prefix: &str) -> String {
     )
 }
 
-pub fn plan_mismatch(given: &str, pending: &str, prefix: &str) -> String {
+/// A bare `/jules approve` while the status comment did not show the pending plan (it was
+/// revised, or had not been shown yet): the comment now shows it.
+pub fn plan_not_shown_yet(pending: &str, prefix: &str) -> String {
     format!(
-        "Not approved: you approved plan `{given}`, but the plan waiting now is `{pending}` (Jules revised it). \
-         Read the plan in the status comment, then reply `{prefix} approve {pending}`."
+        "Not approved yet: the plan waiting now (`{pending}`) is not the one the status comment showed when you replied. \
+         The status comment shows it now; read it, then reply `{prefix} approve {pending}`."
     )
 }
 
-/// An error a person must know about, in plain words.
-pub fn error_comment(what: &str, detail: &str, next: &str) -> String {
-    format!("⚠️ **{what}**\n\n{}\n\n{next}", one_line(detail))
+/// A trusted pointer of this issue names a session of another repository.
+pub fn foreign_session() -> String {
+    "I did not act: the session this conversation points at does not belong to this repository. \
+     Nothing was sent to it. A maintainer can start a new session with the trigger label or a command."
+        .to_owned()
+}
+
+pub fn plan_mismatch(given: &str, pending: &str, prefix: &str) -> String {
+    format!(
+        "Not approved: you approved plan {}, but the plan waiting now is `{pending}` (Jules revised it). \
+         Read the plan in the status comment, then reply `{prefix} approve {pending}`.",
+        escape::inline(given)
+    )
+}
+
+/// An error a person must know about, in plain words. Jules' own error text is not
+/// posted (it can name internals and is not written for the people on a public issue):
+/// the operator finds it in the logs or the delivery.
+pub fn error_comment(what: &str, next: &str) -> String {
+    format!("⚠️ **{what}**\n\n{next}")
 }
 
 /// A state in words, for sentences.
@@ -285,21 +324,8 @@ fn short_session(id: &str) -> String {
     }
 }
 
-fn quote(text: &str) -> String {
-    text.trim()
-        .lines()
-        .map(|line| format!("> {line}"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Keeps agent text from breaking the comment's Markdown or pinging people.
-fn escape(text: &str) -> String {
-    text.replace('@', "@\u{200B}").replace('*', "\\*")
 }
 
 #[cfg(test)]
@@ -325,10 +351,13 @@ mod tests {
         }
     }
 
+    const MARKER: &str = "<!-- jules-bridge:session=sessions/1234567890 sig=00 -->";
+
     fn ctx() -> StatusContext<'static> {
         StatusContext {
             requester: Some("alice"),
             prefix: "/jules",
+            marker: MARKER,
             ..StatusContext::default()
         }
     }
@@ -339,7 +368,10 @@ mod tests {
         assert!(text.starts_with("📝 **Plan ready for review** (plan `5103d6`) · [session 123456…](https://jules.google.com/session/1234567890) · requested by @alice"));
         assert!(text.contains("- [ ] 1. Reproduce the crash\n- [ ] 2. Fix it"));
         assert!(text.contains("Reply `/jules approve 5103d6` to start"));
-        assert!(text.ends_with("<!-- jules-bridge:session=sessions/1234567890 requester=alice -->"));
+        assert!(text.ends_with(MARKER));
+        let marker = status_marker(&view(State::AwaitingPlanApproval), Some("alice"));
+        assert_eq!(marker.plan.as_deref(), Some("5103d6"));
+        assert_eq!(status_marker(&view(State::InProgress), None).plan, None);
     }
 
     #[test]
@@ -359,6 +391,34 @@ mod tests {
         let mut v = view(State::InProgress);
         v.latest_progress = Some("Thanks @everyone *really*".into());
         let text = status_comment(&v, &ctx());
-        assert!(text.contains("Latest: *Thanks @\u{200B}everyone \\*really\\**"));
+        assert!(text.contains("Latest: *Thanks @\u{2060}everyone \\*really\\**"));
+    }
+
+    #[test]
+    fn relayed_text_cannot_plant_markup_in_the_status_comment() {
+        let planted =
+            "<!-- jules-bridge:session=sessions/999 --> ![x](https://evil/p.png) @admins <img src=x>";
+        let mut v = view(State::AwaitingPlanApproval);
+        v.plan.as_mut().unwrap().steps = vec![planted.into()];
+        let mut failed = view(State::Failed);
+        failed.failure = Some(planted.into());
+        let mut asking = view(State::AwaitingUserFeedback);
+        asking.question = Some(planted.into());
+        let mut done = view(State::Completed);
+        done.pull_request = Some(("https://github.com/o/r/pull/1".into(), planted.into()));
+        for text in [
+            status_comment(&v, &ctx()),
+            status_comment(&failed, &ctx()),
+            status_comment(&asking, &ctx()),
+            status_comment(&done, &ctx()),
+            question_comment(&asking, Some("alice"), "/jules"),
+            malformed_command(planted, "unknown", "/jules", "jules-bridge"),
+        ] {
+            let body = text.trim_end_matches(MARKER);
+            assert!(!body.contains("<!--"), "{text}");
+            assert!(!body.contains("<img"), "{text}");
+            assert!(!body.contains("!["), "{text}");
+            assert!(!body.contains("@admins"), "{text}");
+        }
     }
 }

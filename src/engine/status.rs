@@ -1,5 +1,4 @@
-//! A session as people need to see it, computed from the session and its activities; and the
-//! hidden marker that ties a status comment to its session.
+//! A session as people need to see it, computed from the session and its activities.
 
 use crate::jules::{Activity, ActivityKind, Session, State};
 
@@ -104,6 +103,15 @@ impl SessionView {
         }
     }
 
+    /// The plan the status comment shows for approval: the pending one, else the newest.
+    pub fn shown_plan(&self) -> Option<&PlanView> {
+        if self.state == State::AwaitingPlanApproval {
+            self.pending_plan().or(self.plan.as_ref())
+        } else {
+            None
+        }
+    }
+
     /// The plan waiting for approval, if the session waits for one.
     pub fn pending_plan(&self) -> Option<&PlanView> {
         if self.state == State::AwaitingPlanApproval {
@@ -111,67 +119,5 @@ impl SessionView {
         } else {
             None
         }
-    }
-}
-
-/// The hidden marker, the last line of every status comment:
-/// `<!-- jules-bridge:session=sessions/ID requester=LOGIN -->`. Its shape never changes, so
-/// any later run (a stateless Action run, a restarted server) finds the session from GitHub.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Marker {
-    pub session: String,
-    pub requester: Option<String>,
-}
-
-const MARKER_START: &str = "<!-- jules-bridge:session=";
-
-impl Marker {
-    pub fn render(&self) -> String {
-        match &self.requester {
-            Some(requester) => format!("{MARKER_START}{} requester={requester} -->", self.session),
-            None => format!("{MARKER_START}{} -->", self.session),
-        }
-    }
-
-    /// Finds the marker in a comment body.
-    pub fn parse(body: &str) -> Option<Marker> {
-        let start = body.rfind(MARKER_START)? + MARKER_START.len();
-        let rest = &body[start..];
-        let inner = &rest[..rest.find("-->")?];
-        let mut fields = inner.split_whitespace();
-        let session = fields.next()?.to_owned();
-        let valid = session
-            .strip_prefix("sessions/")
-            .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()));
-        if !valid {
-            return None;
-        }
-        let requester = fields
-            .find_map(|field| field.strip_prefix("requester="))
-            .map(str::to_owned);
-        Some(Marker { session, requester })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_marker_round_trips_and_rejects_junk() {
-        let marker = Marker {
-            session: "sessions/123".into(),
-            requester: Some("alice".into()),
-        };
-        let body = format!("status\n\n{}", marker.render());
-        assert_eq!(Marker::parse(&body), Some(marker));
-        assert_eq!(
-            Marker::parse("<!-- jules-bridge:session=sessions/9 -->")
-                .unwrap()
-                .session,
-            "sessions/9"
-        );
-        assert!(Marker::parse("<!-- jules-bridge:session=../x -->").is_none());
-        assert!(Marker::parse("no marker").is_none());
     }
 }

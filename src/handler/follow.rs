@@ -8,7 +8,7 @@ use futures::StreamExt;
 use super::status::StatusComment;
 use super::{Handler, HandlerError, Report};
 use crate::engine::render;
-use crate::engine::status::{Marker, SessionView};
+use crate::engine::status::SessionView;
 use crate::jules::{Session, State, WatchEvent, WatchOptions};
 
 /// When following stops.
@@ -92,10 +92,6 @@ impl Handler<'_> {
         let existing = report.status_comment_id.map(|id| StatusComment {
             id,
             body: String::new(),
-            marker: Marker {
-                session: session.name.clone(),
-                requester: report.requester.clone(),
-            },
         });
         let (view, _) = self
             .publish_status(

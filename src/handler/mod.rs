@@ -3,8 +3,9 @@
 //! The pure decisions live in [`crate::engine`]; this module performs them against GitHub and
 //! Jules, in this order: ignore what is not for us, check who sent it, acknowledge with 👀,
 //! then start, message, approve or refresh a session, and always leave a visible trace on
-//! the issue. The session of an issue is found from GitHub itself (the status comment's
-//! hidden marker), so a stateless Action run and a restarted server behave the same.
+//! the issue. The session of an issue is the store's (server) or the one the status comment's
+//! signed marker names (Action), and is always checked to belong to this repository before
+//! anything is done with it (`status.rs`).
 
 pub mod follow;
 mod session;
@@ -12,13 +13,14 @@ mod status;
 
 use crate::engine::command::{new_commands, parse_commands, Command, CommandError};
 use crate::engine::event::{Actor, Comment, Event, EventKind, Issue, PullBranches, RepoName};
+use crate::engine::marker::MarkerKey;
 use crate::engine::policy::{check_sender, SenderCheck};
 use crate::engine::render;
 use crate::engine::status::SessionView;
 use crate::github::{GitHubClient, GitHubError};
 use crate::jules::{AutomationMode, JulesClient, JulesError, Session};
 
-pub use status::StatusComment;
+pub use status::{belongs_to, Found, IssueSession, StatusComment};
 
 /// How the bridge behaves for one repository.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Settings {
     pub allowed_bots: Vec<String>,
     /// The logins the bridge posts as: its own comments never trigger it.
     pub own_logins: Vec<String>,
+    /// Signs and verifies the status comments' markers (docs/security.md).
+    pub marker_key: MarkerKey,
     /// The prompt for dispatch/schedule events, or an extra instruction for labels.
     pub prompt: Option<String>,
     pub title: Option<String>,
@@ -67,6 +71,7 @@ impl Default for Settings {
             starting_branch: None,
             allowed_bots: Vec::new(),
             own_logins: vec!["github-actions[bot]".into()],
+            marker_key: MarkerKey::unkeyed(),
             prompt: None,
             title: None,
             run_url: None,
@@ -177,6 +182,21 @@ pub trait CreateGate: Send + Sync {
     ) -> Result<Admission, HandlerError>;
     /// Jules answered "at limit": queue the request; returns its position.
     async fn queue(&self, repo: &RepoName, issue: u64) -> Result<i64, HandlerError>;
+    /// The session the store maps this issue to (the newest), if any: in server mode the
+    /// source of truth for "which session is this issue's".
+    async fn tracked_session(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+    ) -> Result<Option<TrackedRef>, HandlerError>;
+}
+
+/// An issue's session as the store records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackedRef {
+    pub name: String,
+    pub status_comment_id: Option<u64>,
+    pub requester: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,10 +1,11 @@
 //! Starting, messaging, approving and refreshing sessions.
 
-use super::status::StatusComment;
+use super::status::{Found, IssueSession, StatusComment, Thread};
 use super::{ActionTaken, Admission, Handler, HandlerError, Outcome, Report, Request};
 use crate::engine::event::{Actor, RepoName, Repository, WorkflowRun};
 use crate::engine::prompt::{build_prompt, PromptParts};
 use crate::engine::render;
+use crate::engine::status::SessionView;
 use crate::jules::{JulesError, NewSession, RequestTag, Session};
 
 impl Handler<'_> {
@@ -19,40 +20,33 @@ impl Handler<'_> {
     ) -> Result<Outcome, HandlerError> {
         let repo = request.repo;
         let number = request.issue.number;
-        if let Some(status) = self.find_status(repo, number).await? {
-            match self.jules.get_session(&status.marker.session).await {
-                Ok(session) if from_label && !session.state.is_finished() => {
-                    let reason = format!(
-                        "session {} is already {} for this issue",
-                        session.name,
-                        render::state_words(&session.state)
-                    );
-                    return self
-                        .reported(ActionTaken::Status, reason, &status, session, repo, number)
-                        .await;
-                }
-                Ok(session) if !from_label => {
-                    let text = instruction.unwrap_or_default();
-                    self.jules.send_message(&session.name, text).await?;
-                    let session = self.jules.get_session(&session.name).await?;
-                    let reason = format!("sent the message to {}", session.name);
-                    return self
-                        .reported(
-                            ActionTaken::Messaged,
-                            reason,
-                            &status,
-                            session,
-                            repo,
-                            number,
-                        )
-                        .await;
-                }
-                // A finished session and a new label: start a new one.
-                Ok(_) => {}
-                // The session was deleted in Jules: start a new one.
-                Err(error) if error.is_not_found() => {}
-                Err(error) => return Err(error.into()),
+        let thread = self.thread(repo, number).await?;
+        match self.find_session(repo, number, &thread).await? {
+            Found::Foreign { session, .. } => {
+                return self.refuse_foreign(repo, number, &session).await;
             }
+            Found::Session(found) if from_label && !found.session.state.is_finished() => {
+                let reason = format!(
+                    "session {} is already {} for this issue",
+                    found.session.name,
+                    render::state_words(&found.session.state)
+                );
+                let session = found.session.clone();
+                return self
+                    .reported(ActionTaken::Status, reason, &found, session, repo, number)
+                    .await;
+            }
+            Found::Session(found) if !from_label => {
+                let text = instruction.unwrap_or_default();
+                self.jules.send_message(&found.session.name, text).await?;
+                let session = self.jules.get_session(&found.session.name).await?;
+                let reason = format!("sent the message to {}", session.name);
+                return self
+                    .reported(ActionTaken::Messaged, reason, &found, session, repo, number)
+                    .await;
+            }
+            // A finished session and a new label, or no session: start a new one.
+            Found::Session(_) | Found::Nothing => {}
         }
 
         let prompt = build_prompt(&PromptParts {
@@ -81,7 +75,7 @@ impl Handler<'_> {
         let requester = Some(request.sender.login.as_str());
         // A request queued earlier has a "queued" comment: it becomes the status comment.
         let queued_comment = match self.gate {
-            Some(_) => self.find_queued(repo, number).await?,
+            Some(_) => self.find_queued(&thread),
             None => None,
         };
         if let (Some(gate), None) = (self.gate, &earlier) {
@@ -117,10 +111,6 @@ impl Handler<'_> {
         let existing = queued_comment.map(|id| StatusComment {
             id,
             body: String::new(),
-            marker: crate::engine::status::Marker {
-                session: session.name.clone(),
-                requester: requester.map(str::to_owned),
-            },
         });
         let (view, comment_id) = self
             .publish_status(repo, number, &session, requester, existing.as_ref(), None)
@@ -136,6 +126,22 @@ impl Handler<'_> {
             requester: requester.map(str::to_owned),
         });
         Ok(outcome)
+    }
+
+    /// The issue's trusted pointer names another repository's session: one reply, nothing
+    /// done with the session (the warning with the details is logged where it was found).
+    async fn refuse_foreign(
+        &self,
+        repo: &RepoName,
+        number: u64,
+        session: &str,
+    ) -> Result<Outcome, HandlerError> {
+        let text = render::foreign_session();
+        self.github.create_comment(repo, number, &text).await?;
+        Ok(Outcome::new(
+            ActionTaken::Refused,
+            format!("{session} does not belong to {repo}; nothing was done with it"),
+        ))
     }
 
     /// Posts (or updates) the "queued" comment and reports the request as queued.
@@ -161,11 +167,11 @@ impl Handler<'_> {
         ))
     }
 
-    /// The bridge's own "queued" comment on an issue, if any.
-    async fn find_queued(&self, repo: &RepoName, number: u64) -> Result<Option<u64>, HandlerError> {
-        let comments = self.github.comments(repo, number).await?;
-        Ok(comments
-            .into_iter()
+    /// The bridge's own "queued" comment in the thread, if any.
+    fn find_queued(&self, thread: &Thread) -> Option<u64> {
+        thread
+            .comments
+            .iter()
             .rev()
             .filter(|c| {
                 self.settings
@@ -174,75 +180,98 @@ impl Handler<'_> {
                     .any(|own| own.eq_ignore_ascii_case(&c.author.login))
             })
             .find(|c| c.body.trim_end().ends_with(render::QUEUED_MARKER))
-            .map(|c| c.id))
+            .map(|c| c.id)
     }
 
-    /// `/jules approve [PLAN]`: approves only a pending plan, and only the one the person
-    /// read when they name it.
+    /// `/jules approve [PLAN]`: approves only a pending plan, and only one the person can
+    /// have read: the one they name, or without a name the one the status comment shows.
     pub(super) async fn approve(
         &self,
         request: &Request<'_>,
         plan_prefix: Option<&str>,
     ) -> Result<Outcome, HandlerError> {
         let (repo, number) = (request.repo, request.issue.number);
-        let Some(status) = self.find_status(repo, number).await? else {
-            let text = render::no_session(&self.settings.command_prefix);
-            self.github.create_comment(repo, number, &text).await?;
-            return Ok(Outcome::ignored("there is no session to approve"));
+        let thread = self.thread(repo, number).await?;
+        let found = match self.find_session(repo, number, &thread).await? {
+            Found::Session(found) => found,
+            Found::Foreign { session, .. } => {
+                return self.refuse_foreign(repo, number, &session).await
+            }
+            Found::Nothing => {
+                let text = render::no_session(&self.settings.command_prefix);
+                self.github.create_comment(repo, number, &text).await?;
+                return Ok(Outcome::ignored("there is no session to approve"));
+            }
         };
-        let session = self.jules.get_session(&status.marker.session).await?;
+        let session = found.session.clone();
         let activities = self.jules.all_activities(&session.name, None).await?;
-        let view = crate::engine::status::SessionView::new(&session, &activities);
+        let view = SessionView::new(&session, &activities);
+        let requester = found.marker.requester.as_deref();
         let Some(plan) = view.pending_plan() else {
             let text = render::nothing_to_approve(&view, &self.settings.command_prefix);
             self.github.create_comment(repo, number, &text).await?;
-            let mut outcome = Outcome::ignored(format!(
+            let reason = format!(
                 "no plan is waiting for approval ({})",
                 render::state_words(&view.state)
-            ));
-            outcome.fill(&status, session, view, repo, number);
+            );
+            let comment_id = self
+                .publish_view(repo, number, &view, requester, found.comment.as_ref(), None)
+                .await?;
+            let mut outcome = Outcome::ignored(reason);
+            outcome.fill(&found, comment_id, session, view, repo, number);
             return Ok(outcome);
         };
-        if let Some(prefix) = plan_prefix {
-            if !plan.id.to_lowercase().starts_with(&prefix.to_lowercase()) {
-                let text =
-                    render::plan_mismatch(prefix, plan.short_id(), &self.settings.command_prefix);
-                self.github.create_comment(repo, number, &text).await?;
-                let mut outcome = Outcome::new(
-                    ActionTaken::Refused,
-                    format!("plan {prefix} is not the pending plan {}", plan.short_id()),
-                );
-                outcome.fill(&status, session, view, repo, number);
-                return Ok(outcome);
-            }
+        let unseen = match plan_prefix {
+            Some(prefix) if !plan.id.to_lowercase().starts_with(&prefix.to_lowercase()) => Some(
+                render::plan_mismatch(prefix, plan.short_id(), &self.settings.command_prefix),
+            ),
+            Some(_) => None,
+            // A bare approve stands for the plan the person saw in the status comment.
+            None if found.marker.plan.as_deref() != Some(plan.short_id()) => Some(
+                render::plan_not_shown_yet(plan.short_id(), &self.settings.command_prefix),
+            ),
+            None => None,
+        };
+        if let Some(text) = unseen {
+            let reason = format!(
+                "plan {} is not the plan the person approved",
+                plan.short_id()
+            );
+            // Show the pending plan first, so the reply's pointer to it is true.
+            let comment_id = self
+                .publish_view(repo, number, &view, requester, found.comment.as_ref(), None)
+                .await?;
+            self.github.create_comment(repo, number, &text).await?;
+            let mut outcome = Outcome::new(ActionTaken::Refused, reason);
+            outcome.fill(&found, comment_id, session, view, repo, number);
+            return Ok(outcome);
         }
         let plan_id = plan.id.clone();
         self.jules.approve_plan(&session.name).await?;
         let session = self.jules.get_session(&session.name).await?;
         let reason = format!("approved plan {plan_id}");
-        self.reported(
-            ActionTaken::Approved,
-            reason,
-            &status,
-            session,
-            repo,
-            number,
-        )
-        .await
+        self.reported(ActionTaken::Approved, reason, &found, session, repo, number)
+            .await
     }
 
     /// `/jules status`: re-reads the session and edits the status comment now.
     pub(super) async fn refresh(&self, request: &Request<'_>) -> Result<Outcome, HandlerError> {
         let (repo, number) = (request.repo, request.issue.number);
-        let Some(status) = self.find_status(repo, number).await? else {
-            let text = render::no_session(&self.settings.command_prefix);
-            self.github.create_comment(repo, number, &text).await?;
-            return Ok(Outcome::ignored("there is no session for this issue"));
-        };
-        let session = self.jules.get_session(&status.marker.session).await?;
-        let reason = "refreshed the status comment".to_owned();
-        self.reported(ActionTaken::Status, reason, &status, session, repo, number)
-            .await
+        let thread = self.thread(repo, number).await?;
+        match self.find_session(repo, number, &thread).await? {
+            Found::Session(found) => {
+                let session = found.session.clone();
+                let reason = "refreshed the status comment".to_owned();
+                self.reported(ActionTaken::Status, reason, &found, session, repo, number)
+                    .await
+            }
+            Found::Foreign { session, .. } => self.refuse_foreign(repo, number, &session).await,
+            Found::Nothing => {
+                let text = render::no_session(&self.settings.command_prefix);
+                self.github.create_comment(repo, number, &text).await?;
+                Ok(Outcome::ignored("there is no session for this issue"))
+            }
+        }
     }
 
     /// Re-renders the status comment for `session` and reports `action`.
@@ -250,17 +279,24 @@ impl Handler<'_> {
         &self,
         action: ActionTaken,
         reason: String,
-        status: &StatusComment,
+        found: &IssueSession,
         session: Session,
         repo: &RepoName,
         number: u64,
     ) -> Result<Outcome, HandlerError> {
-        let requester = status.marker.requester.as_deref();
-        let (view, _) = self
-            .publish_status(repo, number, &session, requester, Some(status), None)
+        let requester = found.marker.requester.as_deref();
+        let (view, comment_id) = self
+            .publish_status(
+                repo,
+                number,
+                &session,
+                requester,
+                found.comment.as_ref(),
+                None,
+            )
             .await?;
         let mut outcome = Outcome::new(action, reason);
-        outcome.fill(status, session, view, repo, number);
+        outcome.fill(found, comment_id, session, view, repo, number);
         Ok(outcome)
     }
 
@@ -421,7 +457,9 @@ impl Handler<'_> {
                 format!("Nothing was started. Try again with `{prefix} <task>`; if it keeps failing, {where_to_look}."),
             ),
         };
-        let text = render::error_comment(what, &error.to_string(), &next);
+        // The people on the issue get plain words; Jules' own text goes to the log.
+        tracing::warn!(%error, "Jules could not start the session");
+        let text = render::error_comment(what, &next);
         if let Err(report_error) = self.github.create_comment(repo, issue, &text).await {
             tracing::warn!(%report_error, "could not report the failure on the issue");
         }
@@ -431,9 +469,10 @@ impl Handler<'_> {
 impl Outcome {
     fn fill(
         &mut self,
-        status: &StatusComment,
+        found: &IssueSession,
+        comment_id: u64,
         session: Session,
-        view: crate::engine::status::SessionView,
+        view: SessionView,
         repo: &RepoName,
         issue: u64,
     ) {
@@ -442,14 +481,14 @@ impl Outcome {
         self.report = Some(Report {
             repo: repo.clone(),
             issue,
-            status_comment_id: Some(status.id),
-            requester: status.marker.requester.clone(),
+            status_comment_id: Some(comment_id),
+            requester: found.marker.requester.clone(),
         });
     }
 }
 
 /// A request tag from our own ids; characters a tag cannot hold are replaced.
-fn request_tag(raw: &str) -> Option<RequestTag> {
+pub(super) fn request_tag(raw: &str) -> Option<RequestTag> {
     let cleaned: String = raw
         .chars()
         .map(|c| {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{Timelike, Utc};
 
 use crate::engine::event::RepoName;
-use crate::handler::{Admission, CreateGate, HandlerError, Settings};
+use crate::handler::{Admission, CreateGate, HandlerError, Settings, TrackedRef};
 use crate::store::{Store, StoreError};
 
 /// The gate for one delivery.
@@ -67,6 +67,23 @@ impl CreateGate for RepoGate {
                 Ok(Admission::Queued { position, reason })
             }
         }
+    }
+
+    async fn tracked_session(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+    ) -> Result<Option<TrackedRef>, HandlerError> {
+        let tracked = self
+            .store
+            .session_for_issue(&repo.to_string(), issue as i64)
+            .await
+            .map_err(store_error)?;
+        Ok(tracked.map(|tracked| TrackedRef {
+            name: tracked.name,
+            status_comment_id: tracked.status_comment_id.map(|id| id as u64),
+            requester: tracked.requester,
+        }))
     }
 
     async fn queue(&self, repo: &RepoName, issue: u64) -> Result<i64, HandlerError> {

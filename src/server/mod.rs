@@ -29,6 +29,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
+use crate::engine::marker::MarkerKey;
 use crate::handler::Settings;
 use crate::jules::{ClientConfig, JulesClient};
 use crate::store::Store;
@@ -124,6 +125,8 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<Arc<AppState>> 
         } else {
             own_logins
         },
+        // Status markers are signed with the webhook secret(s): the first signs, any verifies.
+        marker_key: MarkerKey::derive(config.secrets.iter().map(|s| s.expose_secret())),
         ..Settings::default()
     };
     Ok(Arc::new(AppState {

@@ -266,6 +266,20 @@ async fn track(
         .get_session(&session.name)
         .await
         .map_err(store_failure)?;
+    if let Some(existing) = &existing {
+        let same_issue = existing.repo.eq_ignore_ascii_case(&report.repo.to_string())
+            && existing.issue == report.issue as i64;
+        if !same_issue {
+            // A session reports to the issue it was started for, whatever points at it later.
+            tracing::warn!(
+                session = %session.name,
+                tracked_on = %format!("{}#{}", existing.repo, existing.issue),
+                asked_for = %format!("{}#{}", report.repo, report.issue),
+                "not moving a tracked session to another issue"
+            );
+            return Ok(());
+        }
+    }
     let state_word = outcome
         .view
         .as_ref()
