@@ -329,6 +329,16 @@ struct RawWorkflowRun {
     pull_requests: Vec<RawRunPull>,
     #[serde(default)]
     head_repository: Option<RawRepository>,
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    workflow_id: u64,
+    #[serde(default)]
+    path: String,
+    #[serde(default)]
+    actor: Option<RawUser>,
+    #[serde(default)]
+    triggering_actor: Option<RawUser>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -346,6 +356,10 @@ impl From<RawWorkflowRun> for WorkflowRun {
             head_sha: raw.head_sha,
             pull_requests: raw.pull_requests.into_iter().map(|pr| pr.number).collect(),
             head_repo: raw.head_repository.map(|repo| repo.full_name),
+            event: raw.event,
+            workflow_id: raw.workflow_id,
+            path: raw.path,
+            actor: raw.triggering_actor.or(raw.actor).map(Into::into),
         }
     }
 }

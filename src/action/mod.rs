@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
+use crate::engine::ci_fixer::CiFixerPolicy;
 use crate::engine::marker::MarkerKey;
 use crate::engine::render;
 use crate::github::GitHubClient;
@@ -121,6 +122,8 @@ impl Inputs {
             // The Action holds no other secret: status markers are signed with a key derived
             // from the Jules API key (docs/security.md).
             marker_key: MarkerKey::derive([jules_api_key.as_str()]),
+            // The workflow that runs the Action on `workflow_run` is the CI fixer's opt-in.
+            ci_fixer: Some(CiFixerPolicy::default()),
             prompt: env.input("prompt"),
             title: env.input("title"),
             run_url,

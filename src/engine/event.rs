@@ -106,6 +106,13 @@ pub struct WorkflowRun {
     pub pull_requests: Vec<u64>,
     /// `owner/name` of the repository the head branch lives in.
     pub head_repo: Option<String>,
+    /// The event that started the run (`push`, `pull_request`, `pull_request_target`, ...).
+    pub event: String,
+    pub workflow_id: u64,
+    /// The workflow file (`.github/workflows/ci.yml`).
+    pub path: String,
+    /// Who caused the run: `triggering_actor` (a re-run's), else `actor`.
+    pub actor: Option<Actor>,
 }
 
 /// One event, with the context every event carries.

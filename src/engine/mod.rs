@@ -1,5 +1,6 @@
 //! The decisions: pure logic, no I/O.
 
+pub mod ci_fixer;
 pub mod command;
 pub mod escape;
 pub mod event;

@@ -29,7 +29,7 @@ pub enum GitHubError {
 }
 
 impl GitHubError {
-    fn from_octocrab(error: octocrab::Error) -> Self {
+    pub(crate) fn from_octocrab(error: octocrab::Error) -> Self {
         match error {
             octocrab::Error::GitHub { source, .. } => GitHubError::Api {
                 status: source.status_code.as_u16(),
@@ -355,4 +355,57 @@ impl GitHubClient {
             .map(|job| job.name)
             .collect())
     }
+
+    /// The login of the token's user (`GET /user`).
+    pub async fn current_login(&self) -> Result<String, GitHubError> {
+        self.retrying("current user", || async {
+            self.octocrab
+                .current()
+                .user()
+                .await
+                .map(|user| user.login)
+                .map_err(GitHubError::from_octocrab)
+        })
+        .await
+    }
+
+    /// The open issue the CI fixer reports on when a failed run has no pull request (found by
+    /// its label; opened once when there is none).
+    pub async fn ci_fixer_issue(&self, repo: &RepoName) -> Result<u64, GitHubError> {
+        let open = self
+            .retrying("list issues", || async {
+                self.octocrab
+                    .issues(&repo.owner, &repo.name)
+                    .list()
+                    .labels(&[CI_FIXER_LABEL.to_owned()])
+                    .state(octocrab::params::State::Open)
+                    .per_page(1)
+                    .send()
+                    .await
+                    .map_err(GitHubError::from_octocrab)
+            })
+            .await?;
+        if let Some(issue) = open.items.first() {
+            return Ok(issue.number);
+        }
+        // Not retried: a create is not idempotent.
+        let result = self
+            .octocrab
+            .issues(&repo.owner, &repo.name)
+            .create("CI fixes by Jules")
+            .body(
+                "jules-bridge reports here on the Jules sessions it starts to fix failed workflow runs \
+                 that have no pull request. Each session has its own status comment below. \
+                 Close this issue to start a new one next time.",
+            )
+            .labels(vec![CI_FIXER_LABEL.to_owned()])
+            .send()
+            .await
+            .map_err(GitHubError::from_octocrab);
+        self.observe("create issue", &result);
+        Ok(result?.number)
+    }
 }
+
+/// The label of the CI fixer's report issue.
+pub const CI_FIXER_LABEL: &str = "jules-bridge-ci";

@@ -11,6 +11,7 @@ pub mod follow;
 mod session;
 mod status;
 
+use crate::engine::ci_fixer::CiFixerPolicy;
 use crate::engine::command::{new_commands, parse_commands, Command, CommandError};
 use crate::engine::event::{Actor, Comment, Event, EventKind, Issue, PullBranches, RepoName};
 use crate::engine::marker::MarkerKey;
@@ -59,6 +60,9 @@ pub struct Settings {
     pub daily_session_budget: Option<u32>,
     /// The repository's prompt template (`{instruction}`, `{context}`, ...), if any.
     pub prompt_template: Option<String>,
+    /// Whether failed workflow runs start fix sessions, and which (`None`: off; the server's
+    /// default until a repository opts in).
+    pub ci_fixer: Option<CiFixerPolicy>,
 }
 
 impl Default for Settings {
@@ -81,6 +85,7 @@ impl Default for Settings {
             max_concurrent_sessions: None,
             daily_session_budget: None,
             prompt_template: None,
+            ci_fixer: None,
         }
     }
 }
@@ -402,6 +407,42 @@ impl Handler<'_> {
                     .create_comment(request.repo, request.issue.number, &text)
                     .await?;
                 Ok(Outcome::new(ActionTaken::Help, "replied with the commands"))
+            }
+        }
+    }
+
+    /// `None` when `actor` may start a session in `repo`; otherwise the outcome, with no
+    /// reply (for events that have no conversation to answer in, like a failed run).
+    async fn authorize_quietly(
+        &self,
+        repo: &RepoName,
+        actor: &Actor,
+    ) -> Result<Option<Outcome>, HandlerError> {
+        match check_sender(
+            actor,
+            &self.settings.own_logins,
+            &self.settings.allowed_bots,
+        ) {
+            SenderCheck::Ourselves => Ok(Some(Outcome::ignored("the bridge's own activity"))),
+            SenderCheck::UntrustedBot => Ok(Some(Outcome::ignored(format!(
+                "{} is a bot that is not in allowed-bots",
+                actor.login
+            )))),
+            SenderCheck::TrustedBot => Ok(None),
+            SenderCheck::CheckPermission => {
+                let permission = self.github.permission(repo, &actor.login).await?;
+                if permission.can_trigger() {
+                    Ok(None)
+                } else {
+                    Ok(Some(Outcome::new(
+                        ActionTaken::Refused,
+                        format!(
+                            "{} has {} access; write access is required",
+                            actor.login,
+                            permission.describe()
+                        ),
+                    )))
+                }
             }
         }
     }

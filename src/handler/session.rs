@@ -1,12 +1,14 @@
 //! Starting, messaging, approving and refreshing sessions.
 
 use super::status::{Found, IssueSession, StatusComment, Thread};
-use super::{ActionTaken, Admission, Handler, HandlerError, Outcome, Report, Request};
+use super::{belongs_to, ActionTaken, Admission, Handler, HandlerError, Outcome, Report, Request};
+use crate::engine::ci_fixer;
+use crate::engine::escape;
 use crate::engine::event::{Actor, RepoName, Repository, WorkflowRun};
 use crate::engine::prompt::{build_prompt, PromptParts};
 use crate::engine::render;
 use crate::engine::status::SessionView;
-use crate::jules::{JulesError, NewSession, RequestTag, Session};
+use crate::jules::{request_tag_of, JulesError, NewSession, RequestTag, Session};
 
 impl Handler<'_> {
     /// Starts a session for the issue, or continues the one it has: a label never starts a
@@ -345,23 +347,60 @@ impl Handler<'_> {
         Ok(outcome)
     }
 
-    /// A failed workflow run: a session that fixes it, on the failing branch.
+    /// A failed workflow run: a session that fixes it, on the failing branch, through the
+    /// same checks as every other way to start a session (`engine::ci_fixer`).
     pub(super) async fn ci_failed(
         &self,
         repo: &Repository,
         run: &WorkflowRun,
     ) -> Result<Outcome, HandlerError> {
-        if run.head_repo.as_deref() != Some(repo.name.to_string().as_str()) {
-            return Ok(Outcome::ignored(
-                "the failed run is on a fork's branch, which Jules cannot work on",
-            ));
+        if let Err(reason) = ci_fixer::check_run(run, &repo.name, self.settings.ci_fixer.as_ref()) {
+            return Ok(Outcome::ignored(reason));
         }
-        if looks_like_a_jules_branch(&run.head_branch) {
-            // Jules' own branch failing again must not start a chain of fixer sessions.
+        let Some(actor) = run.actor.as_ref() else {
+            return Ok(Outcome::ignored("the run names no actor to authorize"));
+        };
+        if let Some(refusal) = self.authorize_quietly(&repo.name, actor).await? {
+            return Ok(refusal);
+        }
+        let policy = self.settings.ci_fixer.clone().unwrap_or_default();
+        let tag = ci_fixer::run_tag(&repo.name, run);
+        let recent = self.recent_fixer_sessions(&repo.name).await?;
+        if let Some(earlier) = recent
+            .iter()
+            .find(|session| request_tag_of(&session.prompt) == Some(tag.as_str()))
+        {
             return Ok(Outcome::ignored(format!(
-                "`{}` looks like a Jules branch; not starting another fixer session",
-                run.head_branch
+                "{} already fixes this commit of `{}`",
+                earlier.name, run.name
             )));
+        }
+        let on_branch = recent
+            .iter()
+            .filter(|session| starting_branch(session) == Some(run.head_branch.as_str()))
+            .count() as u32;
+
+        // Where the session reports: the pull request, else the repository's CI-fixer issue.
+        let target = match run.pull_requests.first() {
+            Some(&pr) => pr,
+            None => self.github.ci_fixer_issue(&repo.name).await?,
+        };
+        if on_branch >= policy.max_per_branch_per_day {
+            let reason = format!(
+                "the CI fixer already started {on_branch} sessions on `{}` in the last 24 hours (at most {})",
+                run.head_branch, policy.max_per_branch_per_day
+            );
+            self.note_fixer_limit(&repo.name, target, &reason).await?;
+            return Ok(Outcome::new(ActionTaken::Refused, reason));
+        }
+        if let Some(gate) = self.gate {
+            if let Admission::Queued { position, reason } =
+                gate.admit(&repo.name, target, self.settings).await?
+            {
+                return self
+                    .report_queued(&repo.name, target, None, None, position, &reason)
+                    .await;
+            }
         }
         let failed_jobs = self
             .github
@@ -381,28 +420,78 @@ impl Handler<'_> {
         let title = self.settings.title.clone().unwrap_or_else(|| {
             truncate_title(&format!("Fix CI: {} on {}", run.name, run.head_branch))
         });
-        let tag = request_tag(&format!("{}:ci-{}", repo.name, run.id));
-        let new = self.new_session(&prompt, &repo.name, &run.head_branch, title, tag);
+        let new = self.new_session(
+            &prompt,
+            &repo.name,
+            &run.head_branch,
+            title,
+            RequestTag::new(tag).ok(),
+        );
         let session = self.jules.create_session(&new).await?;
+        let attempt = format!(
+            "CI fix attempt {} of {} in 24 hours on `{}`, for the failed run [{}]({}).",
+            on_branch + 1,
+            policy.max_per_branch_per_day,
+            escape::inline(&run.head_branch),
+            escape::inline(&run.name),
+            run.html_url
+        );
+        let (view, comment_id) = self
+            .publish_status(&repo.name, target, &session, None, None, Some(&attempt))
+            .await?;
         let mut outcome = Outcome::new(
             ActionTaken::Created,
             format!("created {} to fix run {}", session.name, run.id),
         );
-        if let Some(&pr) = run.pull_requests.first() {
-            let (view, comment_id) = self
-                .publish_status(&repo.name, pr, &session, None, None, None)
-                .await?;
-            outcome.view = Some(view);
-            outcome.report = Some(Report {
-                repo: repo.name.clone(),
-                issue: pr,
-                status_comment_id: Some(comment_id),
-                requester: None,
-            });
-        }
+        outcome.view = Some(view);
+        outcome.report = Some(Report {
+            repo: repo.name.clone(),
+            issue: target,
+            status_comment_id: Some(comment_id),
+            requester: None,
+        });
         outcome.prompt = Some(prompt);
         outcome.session = Some(session);
         Ok(outcome)
+    }
+
+    /// The CI fixer's sessions of `repo` created in the last 24 hours (newest first).
+    async fn recent_fixer_sessions(&self, repo: &RepoName) -> Result<Vec<Session>, HandlerError> {
+        let since = chrono::Utc::now() - chrono::Duration::hours(24);
+        let prefix = ci_fixer::tag_prefix(repo);
+        let sessions = self.jules.sessions_since(since).await?;
+        Ok(sessions
+            .into_iter()
+            .filter(|session| belongs_to(session, repo))
+            .filter(|session| {
+                request_tag_of(&session.prompt).is_some_and(|tag| tag.starts_with(&prefix))
+            })
+            .collect())
+    }
+
+    /// At the limit: the newest fixer status comment on the target says so (an edit, so a
+    /// run that keeps failing never adds a comment per failure).
+    async fn note_fixer_limit(
+        &self,
+        repo: &RepoName,
+        target: u64,
+        reason: &str,
+    ) -> Result<(), HandlerError> {
+        let thread = self.thread(repo, target).await?;
+        if let Found::Session(found) = self.find_session(repo, target, &thread).await? {
+            let notice = format!("Not starting another fix: {reason}.");
+            self.publish_status(
+                repo,
+                target,
+                &found.session,
+                found.marker.requester.as_deref(),
+                found.comment.as_ref(),
+                Some(&notice),
+            )
+            .await?;
+        }
+        tracing::info!(%reason, "CI fixer at its limit");
+        Ok(())
     }
 
     fn new_session(
@@ -511,10 +600,12 @@ fn truncate_title(title: &str) -> String {
     }
 }
 
-/// Jules names its branches `<slug>-<session id>` (a long decimal number) most of the time.
-fn looks_like_a_jules_branch(branch: &str) -> bool {
-    branch
-        .rsplit('-')
-        .next()
-        .is_some_and(|tail| tail.len() >= 15 && tail.chars().all(|c| c.is_ascii_digit()))
+/// The branch a session started from.
+fn starting_branch(session: &Session) -> Option<&str> {
+    session
+        .source_context
+        .as_ref()?
+        .github_repo_context
+        .as_ref()
+        .map(|context| context.starting_branch.as_str())
 }

@@ -142,14 +142,15 @@ impl Handler<'_> {
                     };
                     return self.trusted(repo, marker, Some(comment)).await;
                 }
-                MarkerCheck::Unverified(marker) if self.gate.is_none() => {
-                    if unverified.len() < UNVERIFIED_CANDIDATES
+                // Only the stateless Action adopts; the server's store knows its sessions.
+                MarkerCheck::Unverified(marker)
+                    if self.gate.is_none()
+                        && unverified.len() < UNVERIFIED_CANDIDATES
                         && !unverified
                             .iter()
-                            .any(|m: &Marker| m.session == marker.session)
-                    {
-                        unverified.push(marker);
-                    }
+                            .any(|m: &Marker| m.session == marker.session) =>
+                {
+                    unverified.push(marker);
                 }
                 _ => {}
             }

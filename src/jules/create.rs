@@ -171,6 +171,26 @@ impl JulesClient {
         }
         Ok(None)
     }
+
+    /// The sessions created since `since`, newest first, reading at most `LOOKUP_LIMIT`
+    /// sessions: enough for per-day counts, bounded in cost.
+    pub async fn sessions_since(&self, since: Timestamp) -> Result<Vec<Session>, JulesError> {
+        let sessions = self.sessions(false);
+        futures::pin_mut!(sessions);
+        let mut recent = Vec::new();
+        let mut read = 0;
+        while let Some(session) = sessions.try_next().await? {
+            read += 1;
+            if session.create_time.is_some_and(|created| created < since) {
+                break;
+            }
+            recent.push(session);
+            if read >= LOOKUP_LIMIT {
+                break;
+            }
+        }
+        Ok(recent)
+    }
 }
 
 #[cfg(test)]

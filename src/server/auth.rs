@@ -83,17 +83,103 @@ impl GitHubAuth {
         }
     }
 
-    /// The logins the bridge posts as (its loop guard).
-    pub async fn own_logins(&self) -> Vec<String> {
+    /// The logins the bridge posts as (its loop guard). App mode reads the App's slug;
+    /// token mode reads the token's user (`GET /user`) and, for a token that cannot
+    /// (GitHub Actions' `GITHUB_TOKEN` answers 403 there), takes `github-actions[bot]`.
+    /// `Err` when GitHub could not say (yet): the caller retries.
+    pub async fn own_logins(&self) -> Result<Vec<String>, GitHubError> {
         match self {
-            GitHubAuth::App { app, .. } => match app.current().app().await {
-                Ok(app) => vec![format!("{}[bot]", app.slug.unwrap_or_default())],
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read the App's slug; the loop guard falls back to bot detection");
-                    Vec::new()
+            GitHubAuth::App { app, .. } => {
+                let app = app
+                    .current()
+                    .app()
+                    .await
+                    .map_err(GitHubError::from_octocrab)?;
+                match app.slug.filter(|slug| !slug.is_empty()) {
+                    Some(slug) => Ok(vec![format!("{slug}[bot]")]),
+                    None => Err(GitHubError::Config(
+                        "GitHub answered an App without a slug".into(),
+                    )),
                 }
+            }
+            GitHubAuth::Token(client) => match client.current_login().await {
+                Ok(login) => Ok(vec![login]),
+                Err(error) if matches!(error.status(), Some(403 | 404)) => {
+                    tracing::info!("the token cannot read its user (an Actions token?): posting as github-actions[bot]");
+                    Ok(vec!["github-actions[bot]".into()])
+                }
+                Err(error) => Err(error),
             },
-            GitHubAuth::Token(_) => vec!["github-actions[bot]".into()],
+        }
+    }
+}
+
+/// Who the bridge is on GitHub, learned in the background: until it is known the server
+/// reports not ready and its workers wait (deliveries stay stored), so it never runs with a
+/// guessed identity that cannot recognise its own comments.
+pub struct Identity {
+    logins: tokio::sync::watch::Sender<Option<Vec<String>>>,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            logins: tokio::sync::watch::channel(None).0,
+        }
+    }
+}
+
+impl Identity {
+    /// A known identity (an operator's override).
+    pub fn known(logins: Vec<String>) -> Identity {
+        Identity {
+            logins: tokio::sync::watch::channel(Some(logins)).0,
+        }
+    }
+
+    pub fn logins(&self) -> Option<Vec<String>> {
+        self.logins.borrow().clone()
+    }
+
+    /// Waits until the identity is known; `None` if `stop` fired first.
+    pub async fn wait(&self, stop: &mut tokio::sync::watch::Receiver<bool>) -> Option<Vec<String>> {
+        let mut known = self.logins.subscribe();
+        loop {
+            if let Some(logins) = known.borrow_and_update().clone() {
+                return Some(logins);
+            }
+            if *stop.borrow() {
+                return None;
+            }
+            tokio::select! {
+                changed = known.changed() => if changed.is_err() { return None; },
+                _ = stop.changed() => {}
+            }
+        }
+    }
+
+    /// Asks GitHub until it answers, with back-off (1 s doubling to 60 s).
+    pub async fn learn(&self, auth: &GitHubAuth, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut delay = Duration::from_secs(1);
+        loop {
+            if self.logins().is_some() || *stop.borrow() {
+                return;
+            }
+            match auth.own_logins().await {
+                Ok(logins) => {
+                    tracing::info!(logins = ?logins, "the bridge's GitHub identity is known");
+                    self.logins.send_replace(Some(logins));
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?delay, "cannot learn the bridge's GitHub identity yet; not ready, deliveries wait");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = stop.changed() => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(60));
         }
     }
 }

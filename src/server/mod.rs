@@ -45,6 +45,8 @@ pub struct AppState {
     pub ingest: ingest::Ingest,
     pub jules: JulesClient,
     pub auth: GitHubAuth,
+    /// Who the bridge is on GitHub (learned in the background).
+    pub identity: auth::Identity,
     pub secrets: Vec<SecretString>,
     pub metrics: Arc<Metrics>,
     pub base_settings: Settings,
@@ -67,6 +69,12 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    if state.identity.logins().is_none() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: GitHub has not told the bridge its identity yet (see the logs)".to_owned(),
+        );
+    }
     match state.store.ready().await {
         Ok(()) => (StatusCode::OK, "ready".to_owned()),
         Err(error) => (
@@ -118,13 +126,9 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<Arc<AppState>> 
             GitHubAuth::token(&config.github_api_url, token.clone())?
         }
     };
-    let own_logins = auth.own_logins().await;
     let base_settings = Settings {
-        own_logins: if own_logins.is_empty() {
-            Settings::default().own_logins
-        } else {
-            own_logins
-        },
+        // Filled in per delivery from `identity` once GitHub told who the bridge is.
+        own_logins: Vec::new(),
         // Status markers are signed with the webhook secret(s): the first signs, any verifies.
         marker_key: MarkerKey::derive(config.secrets.iter().map(|s| s.expose_secret())),
         ..Settings::default()
@@ -136,6 +140,7 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<Arc<AppState>> 
         store,
         jules,
         auth,
+        identity: auth::Identity::default(),
         metrics,
         base_settings,
         configs: configs::ConfigCache::default(),
@@ -154,6 +159,11 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let instance = uuid::Uuid::new_v4().simple().to_string();
     let mut tasks = Vec::new();
+    tasks.push(tokio::spawn({
+        let state = Arc::clone(&state);
+        let stop = stop_rx.clone();
+        async move { state.identity.learn(&state.auth, stop).await }
+    }));
     for n in 0..state.config.workers {
         let worker_id = format!("{instance}-w{n}");
         let span = tracing::info_span!("worker", id = %worker_id);

@@ -45,6 +45,10 @@ impl From<HandlerError> for Failure {
 
 /// Runs one worker until `shutdown` turns true.
 pub async fn run(state: Arc<AppState>, worker_id: String, mut shutdown: watch::Receiver<bool>) {
+    // Acting without knowing who the bridge is would mean not recognising its own comments.
+    if state.identity.wait(&mut shutdown).await.is_none() {
+        return;
+    }
     loop {
         if *shutdown.borrow() {
             return;
@@ -225,6 +229,7 @@ async fn handle_with_engine(
         })?;
     let github = github.with_observer(state.metrics.github_observer());
     let mut settings = state.base_settings.clone();
+    settings.own_logins = state.identity.logins().unwrap_or_default();
     settings.trigger_id = format!("d{}", delivery.id);
     // A retry may follow a crash after the create: look for that session first (it cannot
     // be older than the delivery).
