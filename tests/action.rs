@@ -593,34 +593,56 @@ async fn an_edited_comment_runs_only_its_new_commands() {
     );
 }
 
+/// The real `workflow_run.completed` delivery, moved to this repository and made a failure
+/// of a `push` run on `branch` at `sha` caused by `actor`, in pull request `pr` if any.
+fn failed_run(branch: &str, sha: &str, actor: &str, event: &str, pr: Option<u64>) -> Value {
+    let mut payload = fixture(
+        "workflow_run.completed.json",
+        &[
+            ("/workflow_run/conclusion", json!("failure")),
+            ("/workflow_run/event", json!(event)),
+            ("/workflow_run/name", json!("Build")),
+            ("/workflow_run/head_branch", json!(branch)),
+            ("/workflow_run/head_sha", json!(sha)),
+            ("/workflow_run/head_repository/full_name", json!(REPO)),
+            ("/workflow_run/triggering_actor/login", json!(actor)),
+            ("/repository/full_name", json!(REPO)),
+            ("/repository/name", json!("Hello-World")),
+            ("/repository/owner/login", json!("Codertocat")),
+        ],
+    );
+    if let Some(pr) = pr {
+        payload["workflow_run"]["pull_requests"] = json!([{"number": pr, "id": 1, "url": "https://api.github.com/repos/Codertocat/Hello-World/pulls/1"}]);
+    }
+    payload
+}
+
+const SHA_1: &str = "acb5820ced9479c074f688cc328bf03f341a511d";
+const SHA_2: &str = "bcb5820ced9479c074f688cc328bf03f341a511d";
+const SHA_3: &str = "ccb5820ced9479c074f688cc328bf03f341a511d";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_workflow_run_starts_a_ci_fixer() {
     let world = World::new().await;
-    // No real workflow_run payload is in the fixtures: the repository and sender objects are
-    // real ones; the run object carries the fields the bridge reads.
-    let base = fixture("issues.labeled.json", &[]);
-    let payload = json!({
-        "action": "completed",
-        "workflow_run": {
-            "id": 30433642, "name": "Build", "html_url": "https://github.com/Codertocat/Hello-World/actions/runs/30433642",
-            "head_branch": "feature-x", "head_sha": "acb5820ced9479c074f688cc328bf03f341a511d",
-            "conclusion": "failure", "pull_requests": [], "head_repository": {"full_name": REPO}
-        },
-        "repository": base["repository"], "sender": base["sender"],
-    });
-    let run = world.run("workflow_run", &payload, &[]);
+    let run = world.run(
+        "workflow_run",
+        &failed_run("feature-x", SHA_1, "Codertocat", "pull_request", Some(7)),
+        &[],
+    );
     assert_eq!(run.outputs["action-taken"], "created", "{}", run.stdout);
     let session = world
         .client
         .get_session(&run.outputs["session-name"])
         .await
         .unwrap();
+    assert!(
+        session.prompt.contains("failed on branch"),
+        "{}",
+        session.prompt
+    );
     assert!(session
         .prompt
-        .contains("the GitHub Actions workflow \"Build\" failed on branch `feature-x`"));
-    assert!(session
-        .prompt
-        .contains("https://github.com/Codertocat/Hello-World/actions/runs/30433642"));
+        .contains("https://github.com/octo-org/octo-repo/actions/runs/289782451"));
     assert_eq!(
         session
             .source_context
@@ -629,6 +651,81 @@ async fn a_failed_workflow_run_starts_a_ci_fixer() {
             .unwrap()
             .starting_branch,
         "feature-x"
+    );
+    // It reports on its pull request, and says which attempt this is.
+    let status = world.status_comment(7);
+    assert!(
+        status
+            .body
+            .contains("CI fix attempt 1 of 2 in 24 hours on `feature-x`"),
+        "{}",
+        status.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ci_fixer_starts_sessions_only_for_writers_once_per_commit_and_within_its_limit() {
+    let world = World::new().await;
+    world.github.set_permission(REPO, "mallory", "read");
+    let fix = |sha: &str, actor: &str, event: &str| {
+        world.run(
+            "workflow_run",
+            &failed_run("feature-x", sha, actor, event, Some(7)),
+            &[],
+        )
+    };
+
+    // An outsider's run, and runs of events an outsider controls, start nothing.
+    assert_eq!(
+        fix(SHA_1, "mallory", "push").outputs["action-taken"],
+        "refused"
+    );
+    for event in ["pull_request_target", "issue_comment", "issues"] {
+        assert_eq!(
+            fix(SHA_1, "Codertocat", event).outputs["action-taken"],
+            "ignored",
+            "{event}"
+        );
+    }
+    assert_eq!(world.jules.session_count(), 0);
+    assert!(
+        world.comments(7).is_empty(),
+        "nothing to say to an outsider"
+    );
+
+    // A writer's failed push: one session; the same commit failing again (a re-run, another
+    // job) starts no second one.
+    assert_eq!(
+        fix(SHA_1, "Codertocat", "push").outputs["action-taken"],
+        "created"
+    );
+    assert_eq!(
+        fix(SHA_1, "Codertocat", "push").outputs["action-taken"],
+        "ignored"
+    );
+    assert_eq!(world.jules.session_count(), 1);
+    // A second commit: the second and last attempt of the day on this branch.
+    assert_eq!(
+        fix(SHA_2, "Codertocat", "push").outputs["action-taken"],
+        "created"
+    );
+    let third = fix(SHA_3, "Codertocat", "push");
+    assert_eq!(third.outputs["action-taken"], "refused", "{}", third.stdout);
+    assert_eq!(world.jules.session_count(), 2);
+    // The limit is visible on the pull request, in the newest status comment, not as a new
+    // comment per failure.
+    let statuses: Vec<_> = world
+        .comments(7)
+        .into_iter()
+        .filter(|c| c.body.contains("<!-- jules-bridge:session="))
+        .collect();
+    assert_eq!(statuses.len(), 2);
+    assert!(
+        statuses[1].body.contains(
+            "Not starting another fix: the CI fixer already started 2 sessions on `feature-x`"
+        ),
+        "{}",
+        statuses[1].body
     );
 }
 
