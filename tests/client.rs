@@ -3,13 +3,16 @@
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{client_for, client_with, fast_retry, inject, live_fake, manual_fake, step};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use common::{client_for, client_with, fast_retry, inject, live_fake, manual_fake, step, KEY};
 use futures::{StreamExt, TryStreamExt};
 use jules_bridge::jules::{
-    ActivityKind, AutomationMode, JulesClient, JulesError, NewSession, RequestTag, RetryPolicy,
-    Session, State, WatchEvent, WatchOptions,
+    ActivityKind, AutomationMode, ClientConfig, JulesClient, JulesError, NewSession, RequestTag,
+    RetryPolicy, Session, State, WatchEvent, WatchOptions,
 };
 use jules_fake::FakeServer;
 use serde_json::json;
@@ -522,4 +525,226 @@ async fn watching_a_waiting_session_costs_one_call_per_tick() {
         "activities are listed only when the session changed"
     );
     assert!(gets >= 2);
+}
+
+// ---- redirects and plain http ---------------------------------------------------------------
+
+/// A loopback HTTP server that records the path and headers of every request it receives and
+/// answers with `answer(own_url, path)`.
+struct Recorder {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, HeaderMap)>>>,
+}
+
+impl Recorder {
+    async fn start<F>(answer: F) -> Recorder
+    where
+        F: Fn(&str, &str) -> Response + Send + Sync + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let answer = Arc::new(answer);
+        let (own, log) = (url.clone(), seen.clone());
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+            let (own, log, answer) = (own.clone(), log.clone(), answer.clone());
+            async move {
+                log.lock().unwrap().push((uri.path().to_owned(), headers));
+                answer(&own, uri.path())
+            }
+        });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Recorder { url, seen }
+    }
+
+    fn requests(&self) -> Vec<(String, HeaderMap)> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+fn redirect_to(status: u16, location: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap();
+    (status, [(header::LOCATION, location)], "moved").into_response()
+}
+
+fn session_one() -> Response {
+    axum::Json(json!({"name": "sessions/1", "id": "1", "title": "found"})).into_response()
+}
+
+fn client_of(base_url: &str) -> JulesClient {
+    JulesClient::new(
+        KEY.to_owned().into(),
+        ClientConfig {
+            base_url: base_url.to_owned(),
+            request_timeout: Duration::from_secs(5),
+            retry: fast_retry(),
+            ..ClientConfig::default()
+        },
+    )
+    .expect("client builds")
+}
+
+#[tokio::test]
+async fn the_api_key_never_follows_a_redirect_to_another_origin() {
+    for status in [301, 302, 303, 307, 308] {
+        // B would answer the call successfully, so following the redirect would "work".
+        let other = Recorder::start(|_, _| session_one()).await;
+        let target = format!("{}/v1alpha/sessions/1", other.url);
+        let api = Recorder::start(move |_, _| redirect_to(status, target.clone())).await;
+        let client = client_of(&api.url);
+
+        let error = client.get_session("1").await.unwrap_err();
+        assert!(
+            matches!(error, JulesError::Redirect { status: s, .. } if s == status),
+            "{status}: {error:?}"
+        );
+        let text = error.to_string();
+        assert!(text.contains("another origin"), "{text}");
+        assert!(text.contains(&other.url), "names the target origin: {text}");
+        assert!(!format!("{error} {error:?}").contains(KEY));
+
+        // A POST (not idempotent) is refused the same way, not reported as "outcome unknown".
+        let error = client.send_message("1", "hello").await.unwrap_err();
+        assert!(
+            matches!(error, JulesError::Redirect { .. }),
+            "{status}: {error:?}"
+        );
+
+        assert!(
+            other.requests().is_empty(),
+            "{status}: the other origin got {:?}",
+            other.requests()
+        );
+        // The configured origin got the key, once per call: a refused redirect is not retried.
+        let asked = api.requests();
+        assert_eq!(asked.len(), 2, "{status}");
+        assert!(asked
+            .iter()
+            .all(|(_, headers)| headers["x-goog-api-key"] == KEY));
+    }
+}
+
+/// The control for the test above: reqwest's own redirect policy strips `Authorization` and
+/// cookies across hosts, but forwards a custom header like `X-Goog-Api-Key`.
+#[tokio::test]
+async fn a_default_reqwest_client_would_forward_the_key() {
+    let other = Recorder::start(|_, _| session_one()).await;
+    let target = format!("{}/v1alpha/sessions/1", other.url);
+    let api = Recorder::start(move |_, _| redirect_to(307, target.clone())).await;
+    let mut headers = HeaderMap::new();
+    headers.insert("x-goog-api-key", KEY.parse().unwrap());
+    let plain = reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap();
+    let answer = plain
+        .get(format!("{}/v1alpha/sessions/1", api.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success());
+    let leaked = other.requests();
+    assert_eq!(leaked.len(), 1);
+    assert_eq!(leaked[0].1["x-goog-api-key"], KEY);
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_port_of_the_same_host_is_another_origin() {
+    let other = Recorder::start(|_, _| session_one()).await;
+    // `localhost` and 127.0.0.1 are different hosts, and so are two ports of one host.
+    let port = other.url.rsplit(':').next().unwrap().to_owned();
+    let target = format!("http://localhost:{port}/v1alpha/sessions/1");
+    let api = Recorder::start(move |_, _| redirect_to(307, target.clone())).await;
+    let error = client_of(&api.url).get_session("1").await.unwrap_err();
+    assert!(matches!(error, JulesError::Redirect { .. }), "{error:?}");
+    assert!(other.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_redirect_within_the_origin_is_followed() {
+    let api = Recorder::start(|own, path| match path {
+        "/v1alpha/sessions/1" => redirect_to(307, format!("{own}/moved/sessions/1")),
+        // A relative Location resolves against the same origin.
+        "/moved/sessions/1" => redirect_to(302, "/final/sessions/1".to_owned()),
+        "/final/sessions/1" => session_one(),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    })
+    .await;
+    let session = client_of(&api.url).get_session("1").await.unwrap();
+    assert_eq!(session.title, "found");
+    let asked = api.requests();
+    let paths: Vec<_> = asked.iter().map(|(path, _)| path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/v1alpha/sessions/1",
+            "/moved/sessions/1",
+            "/final/sessions/1"
+        ]
+    );
+    assert!(asked
+        .iter()
+        .all(|(_, headers)| headers["x-goog-api-key"] == KEY));
+}
+
+#[tokio::test]
+async fn a_redirect_loop_stops_after_five_redirects() {
+    let api = Recorder::start(|own, path| {
+        let hop: u32 = path.rsplit('/').next().unwrap().parse().unwrap_or(0);
+        redirect_to(302, format!("{own}/loop/{}", hop + 1))
+    })
+    .await;
+    let error = client_of(&api.url).get_session("1").await.unwrap_err();
+    assert!(
+        matches!(error, JulesError::Redirect { status: 302, .. }),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("more than 5 redirects"),
+        "{error}"
+    );
+    // The original request and five redirects, then it stops.
+    assert_eq!(api.requests().len(), 6);
+}
+
+#[test]
+fn plain_http_is_refused_except_to_loopback_hosts() {
+    let build = |url: &str| {
+        JulesClient::new(
+            KEY.to_owned().into(),
+            ClientConfig {
+                base_url: url.to_owned(),
+                ..ClientConfig::default()
+            },
+        )
+    };
+    for (url, host) in [
+        ("http://example.com", "example.com"),
+        ("http://user:hunter2@example.com:8080/jules", "example.com"),
+        ("http://10.1.2.3:8080", "10.1.2.3"),
+        ("http://localhost.example.com", "localhost.example.com"),
+        ("http://[2001:db8::1]:9", "[2001:db8::1]"),
+    ] {
+        let error = build(url).unwrap_err();
+        assert!(matches!(error, JulesError::Config(_)), "{url}: {error:?}");
+        let text = error.to_string();
+        assert!(
+            text.contains("must use https") && text.contains(host),
+            "{url}: {text}"
+        );
+        assert!(!text.contains(KEY) && !text.contains("hunter2"), "{text}");
+    }
+    for url in [
+        "http://127.0.0.1:9",
+        "http://127.4.5.6:9",
+        "http://localhost:9",
+        "http://LOCALHOST:9",
+        "http://[::1]:9",
+        "https://example.com",
+        "https://10.1.2.3:8443/jules",
+    ] {
+        build(url).unwrap_or_else(|error| panic!("{url}: {error}"));
+    }
 }

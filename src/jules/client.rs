@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, TryStreamExt};
-use reqwest::header::{HeaderMap, HeaderValue, RETRY_AFTER};
-use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderValue, LOCATION, RETRY_AFTER};
+use reqwest::{redirect, Method};
 use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tracing::{debug, warn};
+use url::{Host, Origin, Url};
 
 use super::create::{self, RequestTag};
 use super::error::{ApiError, JulesError};
@@ -22,6 +23,10 @@ use super::retry::{is_transient, RetryPolicy, Safety};
 
 /// The public Jules endpoint; `JULES_API_URL` overrides it (for `jules-fake`, a proxy, ...).
 pub const DEFAULT_API_URL: &str = "https://jules.googleapis.com";
+
+/// At most this many redirects are followed per request, and only within the origin of the
+/// request: the API key header (`X-Goog-Api-Key`) is never sent anywhere else.
+const MAX_REDIRECTS: usize = 5;
 
 /// How the client connects; every field has a sensible default.
 #[derive(Debug, Clone)]
@@ -71,6 +76,10 @@ struct Inner {
     http: reqwest::Client,
     /// `{base_url}/v1alpha`.
     api_root: String,
+    /// The origin of `api_root`: the only one the key is sent to.
+    origin: Origin,
+    /// Kept only to make sure no error message ever repeats it.
+    api_key: SecretString,
     retry: RetryPolicy,
     observer: Option<CallObserver>,
 }
@@ -97,13 +106,17 @@ pub(super) struct Call<'a> {
 
 impl JulesClient {
     /// A client for `config.base_url` that authenticates with `api_key`.
+    ///
+    /// The URL must be `https://`, or `http://` to a loopback host (127.0.0.0/8, `::1`,
+    /// `localhost`, for `jules-fake`): the key must not cross a network in the clear.
+    /// Redirects are followed only within the URL's origin, five at most.
     pub fn new(api_key: SecretString, config: ClientConfig) -> Result<Self, JulesError> {
         if api_key.expose_secret().trim().is_empty() {
             return Err(JulesError::Config(
                 "no Jules API key: set JULES_API_KEY or pass --api-key".into(),
             ));
         }
-        let base = url::Url::parse(config.base_url.trim())
+        let base = Url::parse(config.base_url.trim())
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
             .ok_or_else(|| {
@@ -112,6 +125,13 @@ impl JulesClient {
                     config.base_url
                 ))
             })?;
+        if base.scheme() == "http" && !base.host().is_some_and(is_loopback) {
+            return Err(JulesError::Config(format!(
+                "the Jules API URL must use https: plain http is allowed only to a loopback \
+                 host (127.0.0.0/8, ::1, localhost), and {} is not one",
+                base.host_str().unwrap_or_default()
+            )));
+        }
         let mut key = HeaderValue::from_str(api_key.expose_secret().trim())
             .map_err(|_| JulesError::Config("the Jules API key has invalid characters".into()))?;
         key.set_sensitive(true);
@@ -122,12 +142,22 @@ impl JulesClient {
             .user_agent(config.user_agent)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
+            .redirect(redirect::Policy::custom(|attempt| {
+                if follows_redirect(attempt.previous(), attempt.url()) {
+                    attempt.follow()
+                } else {
+                    // The 3xx answer comes back to `send_once`, which reports it.
+                    attempt.stop()
+                }
+            }))
             .build()
             .map_err(|err| JulesError::Config(format!("cannot build the HTTP client: {err}")))?;
         Ok(JulesClient {
             inner: Arc::new(Inner {
                 http,
                 api_root: format!("{}/v1alpha", base.as_str().trim_end_matches('/')),
+                origin: base.origin(),
+                api_key,
                 retry: config.retry,
                 observer: config.observer,
             }),
@@ -455,6 +485,9 @@ impl JulesClient {
         }
         let response = response.map_err(|err| JulesError::from_reqwest(call.method, err))?;
         let status = response.status();
+        if status.is_redirection() {
+            return Err(self.unfollowed_redirect(call.method, &response));
+        }
         let retry_after = parse_retry_after(response.headers());
         let body = response
             .bytes()
@@ -486,6 +519,69 @@ impl JulesClient {
 
     pub(super) fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry
+    }
+
+    /// The error for a 3xx answer that the redirect policy did not follow. It names at most
+    /// the origin of the target, never its path or query, and never the key.
+    fn unfollowed_redirect(
+        &self,
+        method: &'static str,
+        response: &reqwest::Response,
+    ) -> JulesError {
+        let target = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|location| location.to_str().ok())
+            .and_then(|location| response.url().join(location).ok());
+        let detail = match target {
+            None => "the answer has no usable Location".to_owned(),
+            Some(target) if target.origin() == self.inner.origin => format!(
+                "more than {MAX_REDIRECTS} redirects within {}",
+                self.inner.origin.ascii_serialization()
+            ),
+            Some(target) => {
+                let to = target.origin().ascii_serialization();
+                let key = self
+                    .inner
+                    .api_key
+                    .expose_secret()
+                    .trim()
+                    .to_ascii_lowercase();
+                let to = if to.to_ascii_lowercase().contains(&key) {
+                    "a URL that contains the API key".to_owned()
+                } else {
+                    to
+                };
+                format!(
+                    "it points to another origin ({to}); the API key is only sent to {}",
+                    self.inner.origin.ascii_serialization()
+                )
+            }
+        };
+        JulesError::Redirect {
+            method,
+            status: response.status().as_u16(),
+            detail,
+        }
+    }
+}
+
+/// Whether a redirect to `next` is followed: only within the origin (scheme, host, port) of
+/// the original request (`previous[0]`), and only `MAX_REDIRECTS` times.
+fn follows_redirect(previous: &[Url], next: &Url) -> bool {
+    // `previous` holds the original URL and every URL redirected to so far.
+    let Some(original) = previous.first() else {
+        return false;
+    };
+    previous.len() <= MAX_REDIRECTS && next.origin() == original.origin()
+}
+
+/// 127.0.0.0/8, `::1` or `localhost`.
+fn is_loopback(host: Host<&str>) -> bool {
+    match host {
+        Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+        Host::Ipv4(ip) => ip.is_loopback(),
+        Host::Ipv6(ip) => ip.is_loopback(),
     }
 }
 
@@ -578,4 +674,46 @@ pub(super) fn retry_after(error: &JulesError) -> Option<Duration> {
 
 pub(super) fn log_retry(method: &str, error: &JulesError, delay: Duration) {
     warn!(method, %error, delay_ms = delay.as_millis() as u64, "retrying Jules call");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(text: &str) -> Url {
+        Url::parse(text).unwrap()
+    }
+
+    #[test]
+    fn redirects_are_followed_only_within_the_origin() {
+        let start = [url("https://jules.example/v1alpha/sessions/1")];
+        assert!(follows_redirect(
+            &start,
+            &url("https://jules.example/other")
+        ));
+        assert!(follows_redirect(
+            &start,
+            &url("https://jules.example:443/other")
+        ));
+        for elsewhere in [
+            "https://evil.example/v1alpha/sessions/1",
+            "http://jules.example/v1alpha/sessions/1",
+            "https://jules.example:8443/v1alpha/sessions/1",
+            "https://sub.jules.example/v1alpha/sessions/1",
+        ] {
+            assert!(!follows_redirect(&start, &url(elsewhere)), "{elsewhere}");
+        }
+        assert!(!follows_redirect(&[], &url("https://jules.example/")));
+    }
+
+    #[test]
+    fn at_most_five_redirects_are_followed() {
+        let hop = url("https://jules.example/hop");
+        let mut previous = vec![url("https://jules.example/start")];
+        for _ in 0..MAX_REDIRECTS {
+            assert!(follows_redirect(&previous, &hop));
+            previous.push(hop.clone());
+        }
+        assert!(!follows_redirect(&previous, &hop));
+    }
 }

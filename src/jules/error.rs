@@ -134,6 +134,14 @@ pub enum JulesError {
         method: &'static str,
         cause: Box<JulesError>,
     },
+    /// Jules answered with a redirect that was not followed: one to another origin (the API
+    /// key is only ever sent to the configured origin), or one past the redirect limit.
+    #[error("the Jules API answered {method} with a redirect ({status}) that was not followed: {detail}")]
+    Redirect {
+        method: &'static str,
+        status: u16,
+        detail: String,
+    },
     /// Rejected before sending: a missing key, a bad base URL, ...
     #[error("{0}")]
     Config(String),
