@@ -3,7 +3,7 @@
 //! Start it with [`FakeGitHub::start`], point the client (`GITHUB_API_URL`, octocrab `base_uri`)
 //! at [`FakeGitHub::url`], set up the world (permissions, pull requests, files, tokens), run the
 //! code under test, then inspect what happened ([`FakeGitHub::comments`],
-//! [`FakeGitHub::reactions`], [`FakeGitHub::requests`]).
+//! [`FakeGitHub::reactions`], [`FakeGitHub::issues`], [`FakeGitHub::requests`]).
 //!
 //! Every JSON response is built from GitHub's own OpenAPI examples (see `fixtures/`), patched with
 //! the fake's state, so clients deserialize them exactly as real GitHub answers. Errors use
@@ -105,6 +105,48 @@ pub struct Request {
     pub status: u16,
 }
 
+/// An issue created through the API or with [`FakeGitHub::add_issue`] (implicit issues that only
+/// have comments are not listed).
+#[derive(Debug, Clone)]
+pub struct Issue {
+    pub number: u64,
+    /// `owner/repo`
+    pub repo: String,
+    pub title: String,
+    pub body: String,
+    /// Labels currently on the issue (the same as [`FakeGitHub::labels`]).
+    pub labels: Vec<String>,
+    /// `open` or `closed`.
+    pub state: String,
+    /// Author login.
+    pub user: String,
+}
+
+/// An issue as stored; its labels live in `State::labels`.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredIssue {
+    pub number: u64,
+    pub repo: String,
+    pub title: String,
+    pub body: String,
+    pub state: String,
+    pub user: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A job of a workflow run, set with [`FakeGitHub::set_run_jobs`].
+#[derive(Debug, Clone)]
+pub(crate) struct Job {
+    pub id: u64,
+    pub name: String,
+    pub conclusion: String,
+}
+
+/// First number of the issues created in each repository (small numbers are left to the implicit
+/// issues tests comment on).
+pub(crate) const FIRST_ISSUE_NUMBER: u64 = 9001;
+
 #[derive(Debug, Clone)]
 pub(crate) struct Pull {
     pub head_ref: String,
@@ -143,6 +185,11 @@ pub(crate) struct State {
     pub comments: Vec<Comment>,
     pub reactions: Vec<Reaction>,
     pub labels: HashMap<(String, u64), Vec<String>>,
+    pub issues: Vec<StoredIssue>,
+    /// repo -> number of the next created issue
+    pub next_issue_number: HashMap<String, u64>,
+    /// (repo, run id) -> jobs
+    pub run_jobs: HashMap<(String, u64), Vec<Job>>,
     pub token_logins: HashMap<String, String>,
     pub revoked: HashSet<String>,
     pub installation_tokens: HashMap<String, InstallationToken>,
@@ -166,6 +213,9 @@ impl State {
             comments: Vec::new(),
             reactions: Vec::new(),
             labels: HashMap::new(),
+            issues: Vec::new(),
+            next_issue_number: HashMap::new(),
+            run_jobs: HashMap::new(),
             token_logins: HashMap::new(),
             revoked: HashSet::new(),
             installation_tokens: HashMap::new(),
@@ -198,6 +248,51 @@ impl State {
             .user_ids
             .entry(login.to_ascii_lowercase())
             .or_insert(10_000 + n)
+    }
+
+    /// Create an open issue (numbers from [`FIRST_ISSUE_NUMBER`] per repository); its labels go
+    /// into `labels` (deduplicated case-insensitively, first spelling kept).
+    pub(crate) fn create_issue(
+        &mut self,
+        repo: &str,
+        title: &str,
+        body: &str,
+        labels: &[String],
+        user: &str,
+    ) -> StoredIssue {
+        let next = self
+            .next_issue_number
+            .entry(repo.to_string())
+            .or_insert(FIRST_ISSUE_NUMBER);
+        let number = *next;
+        *next += 1;
+        let on_issue = self.labels.entry((repo.to_string(), number)).or_default();
+        for l in labels {
+            if !on_issue.iter().any(|x| x.eq_ignore_ascii_case(l)) {
+                on_issue.push(l.clone());
+            }
+        }
+        let now = Utc::now();
+        let issue = StoredIssue {
+            number,
+            repo: repo.to_string(),
+            title: title.to_string(),
+            body: body.to_string(),
+            state: "open".to_string(),
+            user: user.to_string(),
+            created_at: now,
+            updated_at: now,
+        };
+        self.issues.push(issue.clone());
+        issue
+    }
+
+    /// Labels currently on `repo#number`.
+    pub(crate) fn issue_labels(&self, repo: &str, number: u64) -> Vec<String> {
+        self.labels
+            .get(&(repo.to_string(), number))
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub(crate) fn default_branch(&self, repo: &str) -> String {
@@ -349,6 +444,33 @@ impl FakeGitHub {
             created_at: now,
             updated_at: now,
         });
+    }
+
+    /// Add a pre-existing open issue by [`DEFAULT_TOKEN_LOGIN`] with an empty body; returns its
+    /// number (9001, 9002, ... per repository, shared with issues created through the API).
+    pub fn add_issue(&self, repo: &str, title: &str, labels: &[&str]) -> u64 {
+        let labels: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+        self.inner
+            .lock()
+            .create_issue(repo, title, "", &labels, DEFAULT_TOKEN_LOGIN)
+            .number
+    }
+
+    /// The jobs of workflow run `run_id` answered by `GET /repos/{o}/{r}/actions/runs/{run_id}/jobs`
+    /// (replacing any set before): `(name, conclusion)` pairs, conclusion as GitHub spells it
+    /// (`success`, `failure`, `timed_out`, `cancelled`, `skipped`, ...); every job is `completed`.
+    /// A run never set has no jobs.
+    pub fn set_run_jobs(&self, repo: &str, run_id: u64, jobs: &[(&str, &str)]) {
+        let mut st = self.inner.lock();
+        let jobs: Vec<Job> = jobs
+            .iter()
+            .map(|(name, conclusion)| Job {
+                id: st.next_id(),
+                name: name.to_string(),
+                conclusion: conclusion.to_string(),
+            })
+            .collect();
+        st.run_jobs.insert((repo.to_string(), run_id), jobs);
     }
 
     /// Who a bearer token acts as (default [`DEFAULT_TOKEN_LOGIN`], type Bot). Logins ending in
@@ -506,6 +628,25 @@ impl FakeGitHub {
             .get(&(repo.to_string(), issue))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Issues of `repo` created through the API or with [`add_issue`](Self::add_issue), in
+    /// creation order, with their current labels.
+    pub fn issues(&self, repo: &str) -> Vec<Issue> {
+        let st = self.inner.lock();
+        st.issues
+            .iter()
+            .filter(|i| i.repo == repo)
+            .map(|i| Issue {
+                number: i.number,
+                repo: i.repo.clone(),
+                title: i.title.clone(),
+                body: i.body.clone(),
+                labels: st.issue_labels(&i.repo, i.number),
+                state: i.state.clone(),
+                user: i.user.clone(),
+            })
+            .collect()
     }
 
     /// Every request received, in order.

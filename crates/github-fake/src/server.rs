@@ -11,7 +11,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 use crate::templates::{self as t, rewrite, set};
-use crate::{Comment, Inner, InstallationToken, Reaction, ReactionTarget, Request, State};
+use crate::{
+    Comment, Inner, InstallationToken, Reaction, ReactionTarget, Request, State, StoredIssue,
+};
 
 const DOCS: &str = "https://docs.github.com/rest";
 const REACTIONS: [&str; 8] = [
@@ -439,6 +441,7 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
         (method, segs.as_slice()),
         ("GET", ["repos", _, _])
             | ("GET", ["repos", _, _, "collaborators", _, "permission"])
+            | ("GET" | "POST", ["repos", _, _, "issues"])
             | ("GET" | "POST", ["repos", _, _, "issues", _, "comments"])
             | (
                 "GET" | "PATCH" | "POST" | "DELETE",
@@ -453,6 +456,7 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
             | ("GET", ["repos", _, _, "pulls", _])
             | ("POST", ["repos", _, _, "issues", _, "labels"])
             | ("DELETE", ["repos", _, _, "issues", _, "labels", _])
+            | ("GET", ["repos", _, _, "actions", "runs", _, "jobs"])
     );
     if !known {
         return Reply::not_found();
@@ -467,6 +471,8 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
         ("GET", ["repos", o, r, "collaborators", user, "permission"]) => {
             collaborator_permission(st, ctx, &format!("{o}/{r}"), user)
         }
+        ("GET", ["repos", o, r, "issues"]) => list_issues(st, ctx, &format!("{o}/{r}")),
+        ("POST", ["repos", o, r, "issues"]) => create_issue(st, ctx, &actor, &format!("{o}/{r}")),
         ("GET" | "PATCH" | "POST" | "DELETE", ["repos", o, r, "issues", "comments", id]) => {
             let Some(id) = num(id) else {
                 return Reply::not_found();
@@ -509,6 +515,10 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
         }
         ("GET", ["repos", o, r, "pulls", n]) => match num(n) {
             Some(n) => get_pull(st, ctx, &format!("{o}/{r}"), n),
+            None => Reply::not_found(),
+        },
+        ("GET", ["repos", o, r, "actions", "runs", id, "jobs"]) => match num(id) {
+            Some(id) => list_run_jobs(st, ctx, &format!("{o}/{r}"), id),
             None => Reply::not_found(),
         },
         _ => Reply::not_found(),
@@ -674,27 +684,33 @@ fn comment_json(st: &mut State, ctx: &Ctx, c: &Comment, template: &Value) -> Val
     );
     set(&mut v, "performed_via_github_app", Value::Null);
     // Reaction rollup, as the live API sends it (see the recorded triagebot traffic).
-    let mut rollup = serde_json::Map::new();
     let target = ReactionTarget::Comment {
         repo: c.repo.clone(),
         id: c.id,
     };
-    let mine: Vec<&Reaction> = st.reactions.iter().filter(|r| r.target == target).collect();
-    rollup.insert(
-        "url".into(),
-        format!(
-            "{}/repos/{repo}/issues/comments/{}/reactions",
-            ctx.base, c.id
-        )
-        .into(),
+    let url = format!(
+        "{}/repos/{repo}/issues/comments/{}/reactions",
+        ctx.base, c.id
     );
+    set(&mut v, "reactions", reaction_rollup(st, &target, url));
+    v
+}
+
+/// The `reactions` summary of a comment or an issue: url, total_count and one count per content.
+fn reaction_rollup(st: &State, target: &ReactionTarget, url: String) -> Value {
+    let mut rollup = serde_json::Map::new();
+    let mine: Vec<&Reaction> = st
+        .reactions
+        .iter()
+        .filter(|r| &r.target == target)
+        .collect();
+    rollup.insert("url".into(), url.into());
     rollup.insert("total_count".into(), mine.len().into());
     for content in REACTIONS {
         let n = mine.iter().filter(|r| r.content == content).count();
         rollup.insert(content.into(), n.into());
     }
-    set(&mut v, "reactions", Value::Object(rollup));
-    v
+    Value::Object(rollup)
 }
 
 fn body_field(ctx: &Ctx) -> Result<String, Reply> {
@@ -785,7 +801,8 @@ fn delete_comment(st: &mut State, repo: &str, id: u64) -> Reply {
     Reply::empty(204)
 }
 
-fn list_comments(st: &mut State, ctx: &Ctx, repo: &str, issue: u64) -> Reply {
+/// `(per_page, page)` from the query: per_page default 30, at most 100; page from 1.
+fn page_params(ctx: &Ctx) -> (usize, usize) {
     let per_page = ctx
         .q("per_page")
         .and_then(|s| s.parse::<usize>().ok())
@@ -796,21 +813,11 @@ fn list_comments(st: &mut State, ctx: &Ctx, repo: &str, issue: u64) -> Reply {
         .and_then(|s| s.parse::<usize>().ok())
         .unwrap_or(1)
         .max(1);
-    let all: Vec<Comment> = st
-        .comments
-        .iter()
-        .filter(|c| c.repo.eq_ignore_ascii_case(repo) && c.issue == issue)
-        .cloned()
-        .collect();
-    let last = all.len().div_ceil(per_page).max(1);
-    let template = t::first(&t::COMMENTS_LIST);
-    let items: Vec<Value> = all
-        .iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
-        .map(|c| comment_json(st, ctx, c, &template))
-        .collect();
-    let mut reply = Reply::json(200, Value::Array(items));
+    (per_page, page)
+}
+
+/// Add GitHub's `Link` header (`prev next last first`) for `page` of `last` pages.
+fn with_links(mut reply: Reply, ctx: &Ctx, page: usize, last: usize) -> Reply {
     let link_for = |p: usize| {
         let mut q: Vec<String> = ctx
             .query
@@ -842,6 +849,280 @@ fn list_comments(st: &mut State, ctx: &Ctx, repo: &str, issue: u64) -> Reply {
         reply = reply.header("link", links.join(", "));
     }
     reply
+}
+
+fn list_comments(st: &mut State, ctx: &Ctx, repo: &str, issue: u64) -> Reply {
+    let (per_page, page) = page_params(ctx);
+    let all: Vec<Comment> = st
+        .comments
+        .iter()
+        .filter(|c| c.repo.eq_ignore_ascii_case(repo) && c.issue == issue)
+        .cloned()
+        .collect();
+    let last = all.len().div_ceil(per_page).max(1);
+    let template = t::first(&t::COMMENTS_LIST);
+    let items: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|c| comment_json(st, ctx, c, &template))
+        .collect();
+    with_links(Reply::json(200, Value::Array(items)), ctx, page, last)
+}
+
+// ----- issues -----
+
+fn issue_json(st: &mut State, ctx: &Ctx, i: &StoredIssue) -> Value {
+    let mut v = t::ISSUE.clone();
+    let repo = i.repo.as_str();
+    let n = i.number;
+    rewrite(
+        &mut v,
+        &[
+            (
+                "Codertocat/Hello-World/issues/1",
+                &format!("{repo}/issues/{n}"),
+            ),
+            ("Codertocat/Hello-World", repo),
+            ("https://api.github.com", &ctx.base),
+        ],
+    );
+    let id = 300_000_000 + (repo_id(&format!("{repo}#{n}")) % 100_000_000);
+    set(&mut v, "id", id);
+    set(&mut v, "node_id", t::b64(&format!("05:Issue{id}")));
+    set(&mut v, "number", n);
+    set(&mut v, "title", i.title.clone());
+    set(
+        &mut v,
+        "body",
+        if i.body.is_empty() {
+            Value::Null
+        } else {
+            i.body.clone().into()
+        },
+    );
+    let labels: Vec<Value> = st
+        .issue_labels(repo, n)
+        .iter()
+        .map(|l| label_json(ctx, repo, l))
+        .collect();
+    set(&mut v, "labels", Value::Array(labels));
+    set(&mut v, "state", i.state.clone());
+    set(&mut v, "locked", false);
+    set(&mut v, "active_lock_reason", Value::Null);
+    set(&mut v, "assignee", Value::Null);
+    set(&mut v, "assignees", Value::Array(Vec::new()));
+    set(&mut v, "milestone", Value::Null);
+    let uid = st.user_id(&i.user);
+    set(
+        &mut v,
+        "user",
+        t::user(&ctx.base, &i.user, uid, i.user.ends_with("[bot]")),
+    );
+    let comments = st
+        .comments
+        .iter()
+        .filter(|c| c.repo.eq_ignore_ascii_case(repo) && c.issue == n)
+        .count();
+    set(&mut v, "comments", comments);
+    set(&mut v, "created_at", ts(i.created_at));
+    set(&mut v, "updated_at", ts(i.updated_at));
+    set(
+        &mut v,
+        "closed_at",
+        if i.state == "closed" {
+            ts(i.updated_at).into()
+        } else {
+            Value::Null
+        },
+    );
+    set(
+        &mut v,
+        "author_association",
+        author_association(st, repo, &i.user),
+    );
+    set(
+        &mut v,
+        "html_url",
+        format!("https://github.com/{repo}/issues/{n}"),
+    );
+    let target = ReactionTarget::Issue {
+        repo: repo.to_string(),
+        number: n,
+    };
+    let url = format!("{}/repos/{repo}/issues/{n}/reactions", ctx.base);
+    set(&mut v, "reactions", reaction_rollup(st, &target, url));
+    v
+}
+
+/// `GET /repos/{o}/{r}/issues`: the repository's issues (pull requests are not issues here),
+/// newest first unless `direction=asc`, filtered by `state` (default `open`) and `labels` (all of
+/// them, case-insensitive).
+fn list_issues(st: &mut State, ctx: &Ctx, repo: &str) -> Reply {
+    let state = ctx.q("state").unwrap_or("open");
+    if !matches!(state, "open" | "closed" | "all") {
+        return Reply::validation(
+            "Issue",
+            "state",
+            "invalid",
+            "state is not included in the list",
+        );
+    }
+    let wanted: Vec<&str> = ctx
+        .q("labels")
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let (per_page, page) = page_params(ctx);
+    let mut all: Vec<StoredIssue> = st
+        .issues
+        .iter()
+        .filter(|i| i.repo.eq_ignore_ascii_case(repo))
+        .filter(|i| state == "all" || i.state == state)
+        .filter(|i| {
+            let on = st.issue_labels(&i.repo, i.number);
+            wanted
+                .iter()
+                .all(|w| on.iter().any(|l| l.eq_ignore_ascii_case(w)))
+        })
+        .cloned()
+        .collect();
+    if ctx.q("direction") != Some("asc") {
+        all.reverse();
+    }
+    let last = all.len().div_ceil(per_page).max(1);
+    let items: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|i| issue_json(st, ctx, i))
+        .collect();
+    with_links(Reply::json(200, Value::Array(items)), ctx, page, last)
+}
+
+/// `POST /repos/{o}/{r}/issues` `{title, body?, labels?}`.
+fn create_issue(st: &mut State, ctx: &Ctx, actor: &Actor, repo: &str) -> Reply {
+    let title = match ctx.body.get("title") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => {
+            return Reply::json(
+                422,
+                json!({
+                    "message": "Invalid request.\n\n\"title\" wasn't supplied.",
+                    "documentation_url": DOCS,
+                }),
+            )
+        }
+    };
+    if title.trim().is_empty() {
+        return Reply::validation("Issue", "title", "missing_field", "title can't be blank");
+    }
+    let body = match ctx.body.get("body") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) if s.chars().count() > MAX_BODY_CHARS => {
+            return Reply::validation(
+                "Issue",
+                "body",
+                "custom",
+                "body is too long (maximum is 65536 characters)",
+            )
+        }
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => {
+            return Reply::validation("Issue", "body", "invalid", "body must be a string");
+        }
+    };
+    let labels: Option<Vec<String>> = match ctx.body.get("labels") {
+        None | Some(Value::Null) => Some(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|x| {
+                x.as_str()
+                    .or_else(|| x.get("name").and_then(Value::as_str))
+                    .map(str::to_string)
+            })
+            .collect(),
+        Some(_) => None,
+    };
+    let Some(labels) = labels else {
+        return Reply::validation(
+            "Issue",
+            "labels",
+            "invalid",
+            "labels must be an array of strings",
+        );
+    };
+    let issue = st.create_issue(repo, &title, &body, &labels, &actor.login);
+    let v = issue_json(st, ctx, &issue);
+    Reply::json(201, v).header(
+        "location",
+        format!("{}/repos/{repo}/issues/{}", ctx.base, issue.number),
+    )
+}
+
+// ----- workflow runs -----
+
+/// `GET /repos/{o}/{r}/actions/runs/{run_id}/jobs`: the jobs set with `set_run_jobs`.
+fn list_run_jobs(st: &mut State, ctx: &Ctx, repo: &str, run_id: u64) -> Reply {
+    let (per_page, page) = page_params(ctx);
+    let all = st
+        .run_jobs
+        .get(&(repo.to_string(), run_id))
+        .cloned()
+        .unwrap_or_default();
+    let last = all.len().div_ceil(per_page).max(1);
+    let template = t::first(&t::RUN_JOBS["jobs"]);
+    let head_sha = t::fake_sha(&[repo.as_bytes(), run_id.to_string().as_bytes()]);
+    let head_branch = st.default_branch(repo);
+    let jobs: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|job| {
+            let mut v = template.clone();
+            let api = format!("{}/repos/{repo}", ctx.base);
+            set(&mut v, "id", job.id);
+            set(&mut v, "run_url", format!("{api}/actions/runs/{run_id}"));
+            set(&mut v, "url", format!("{api}/actions/jobs/{}", job.id));
+            set(
+                &mut v,
+                "html_url",
+                format!("https://github.com/{repo}/runs/{run_id}/jobs/{}", job.id),
+            );
+            set(
+                &mut v,
+                "check_run_url",
+                format!("{api}/check-runs/{}", job.id),
+            );
+            set(&mut v, "run_id", run_id);
+            set(
+                &mut v,
+                "node_id",
+                t::b64(&format!("012:Workflow Job{}", job.id)),
+            );
+            set(&mut v, "head_sha", head_sha.clone());
+            set(&mut v, "head_branch", head_branch.clone());
+            set(&mut v, "status", "completed");
+            set(&mut v, "conclusion", job.conclusion.clone());
+            set(&mut v, "name", job.name.clone());
+            // Not in the example, required by the schema (`created_at`) and by octocrab's `Job`.
+            if v.get("created_at").is_none() {
+                let started = v["started_at"].clone();
+                set(&mut v, "created_at", started);
+            }
+            if v.get("run_attempt").is_none() {
+                set(&mut v, "run_attempt", 1);
+            }
+            v
+        })
+        .collect();
+    let mut v = t::RUN_JOBS.clone();
+    set(&mut v, "total_count", all.len());
+    set(&mut v, "jobs", Value::Array(jobs));
+    with_links(Reply::json(200, v), ctx, page, last)
 }
 
 // ----- reactions -----

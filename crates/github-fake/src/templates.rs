@@ -38,6 +38,9 @@ fixture!(
     COMMENTS_LIST,
     "issue-comments-list.response.200.default.json"
 );
+// No REST issue example among the copied OpenAPI examples: the `issue` object of a real
+// `issues.opened` webhook payload (see fixtures/README.md).
+fixture!(ISSUE, "issue.from-webhook-issues-opened.json");
 fixture!(LABELS_ADDED, "issue-labels-add.response.200.default.json");
 fixture!(
     LABEL_REMOVED,
@@ -69,6 +72,7 @@ fixture!(
     REPO_INSTALLATION,
     "repo-installation-get.response.200.default.json"
 );
+fixture!(RUN_JOBS, "workflow-run-jobs-list.response.200.default.json");
 
 /// Every fixture, for the self-check test.
 #[cfg(test)]
@@ -80,6 +84,7 @@ pub(crate) fn all() -> Vec<&'static Value> {
         &COMMENT_CREATED,
         &COMMENT_UPDATED,
         &COMMENTS_LIST,
+        &ISSUE,
         &LABELS_ADDED,
         &LABEL_REMOVED,
         &PULL,
@@ -90,6 +95,7 @@ pub(crate) fn all() -> Vec<&'static Value> {
         &CONTENT_FILE,
         &REPO,
         &REPO_INSTALLATION,
+        &RUN_JOBS,
     ]
 }
 
@@ -212,7 +218,7 @@ mod tests {
     /// The unpatched templates already deserialize with octocrab's models.
     #[test]
     fn fixtures_deserialize_with_octocrab_models() {
-        assert_eq!(all().len(), 16);
+        assert_eq!(all().len(), 18);
         let _: models::issues::Comment = de("comment created", &COMMENT_CREATED);
         let _: models::issues::Comment = de("comment updated", &COMMENT_UPDATED);
         let _: Vec<models::issues::Comment> = de("comments list", &COMMENTS_LIST);
@@ -233,6 +239,18 @@ mod tests {
         let _: Vec<models::Label> = de("labels", &LABELS_ADDED);
         let _: Vec<models::Label> = de("labels", &LABEL_REMOVED);
         let _: models::Author = de("user", &COLLABORATOR_PERMISSION["user"]);
+        let _: models::issues::Issue = de("issue", &ISSUE);
+        let _: Vec<models::Label> = de("issue labels", &ISSUE["labels"]);
+        // The jobs example lacks `run_attempt` and `created_at` (the schema requires
+        // `created_at`; real answers carry both), which octocrab's `Job` needs: the fake adds them.
+        let _: Vec<models::workflows::Step> = de("job steps", &RUN_JOBS["jobs"][0]["steps"]);
+        let mut job = first(&RUN_JOBS["jobs"]);
+        assert!(job.get("run_attempt").is_none() && job.get("created_at").is_none());
+        set(&mut job, "run_attempt", 1);
+        let started = job["started_at"].clone();
+        set(&mut job, "created_at", started);
+        let _: models::workflows::Job = de("job", &job);
+        assert_eq!(RUN_JOBS["total_count"], 1);
     }
 
     #[test]

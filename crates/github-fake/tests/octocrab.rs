@@ -757,3 +757,246 @@ async fn jwt_signature_iss_and_exp_are_verified() {
     assert_eq!(status, 401);
     assert_eq!(fake.tokens_issued(), 0);
 }
+
+#[tokio::test]
+async fn create_and_list_issues_by_label() {
+    let fake = FakeGitHub::start().await;
+    fake.set_token_login("installation-token", "jules-bridge[bot]");
+    let gh = client(&fake, "installation-token");
+    let issues = gh.issues("acme", "widgets");
+    let ci_label = vec!["jules-bridge-ci".to_string()];
+
+    // What `ci_fixer_issue` does: look for an open labelled issue, create one when none.
+    let open = issues
+        .list()
+        .labels(&ci_label)
+        .state(octocrab::params::State::Open)
+        .per_page(1)
+        .send()
+        .await
+        .unwrap();
+    assert!(open.items.is_empty());
+    let created = issues
+        .create("CI fixes by Jules")
+        .body("Status comments below.")
+        .labels(vec!["jules-bridge-ci".to_string(), "bot".to_string()])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.number, 9001);
+    assert_eq!(created.title, "CI fixes by Jules");
+    assert_eq!(created.body.as_deref(), Some("Status comments below."));
+    assert_eq!(created.user.login, "jules-bridge[bot]");
+    assert_eq!(created.user.r#type, "Bot");
+    assert_eq!(created.state, octocrab::models::IssueState::Open);
+    let names: Vec<&str> = created.labels.iter().map(|l| l.name.as_str()).collect();
+    assert_eq!(names, ["jules-bridge-ci", "bot"]);
+    assert_eq!(
+        created.url.as_str(),
+        format!("{}/repos/acme/widgets/issues/9001", fake.url())
+    );
+    assert_eq!(
+        created.html_url.as_str(),
+        "https://github.com/acme/widgets/issues/9001"
+    );
+    assert_eq!(
+        fake.labels("acme/widgets", 9001),
+        ["jules-bridge-ci", "bot"]
+    );
+
+    // A pre-existing issue without the label and one in another repository are not found.
+    assert_eq!(fake.add_issue("acme/widgets", "Unrelated", &["bug"]), 9002);
+    assert_eq!(
+        fake.add_issue("acme/other", "Elsewhere", &["jules-bridge-ci"]),
+        9001
+    );
+    let open = issues
+        .list()
+        .labels(&ci_label)
+        .state(octocrab::params::State::Open)
+        .per_page(1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(open.items.len(), 1);
+    assert_eq!(open.items[0].number, 9001);
+    assert!(fake.requests().iter().any(|r| r.method == "GET"
+        && r.path == "/repos/acme/widgets/issues?state=open&labels=jules-bridge-ci&per_page=1"));
+
+    // Newest first, paginated with a Link header; `labels` needs every label.
+    let all = issues.list().per_page(1).send().await.unwrap();
+    assert_eq!(all.items[0].number, 9002);
+    assert!(all.next.is_some());
+    let both = vec!["jules-bridge-ci".to_string(), "BOT".to_string()];
+    let found = issues.list().labels(&both).send().await.unwrap();
+    assert_eq!(found.items.len(), 1);
+    let none = vec!["jules-bridge-ci".to_string(), "bug".to_string()];
+    assert!(issues
+        .list()
+        .labels(&none)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .is_empty());
+    let closed = issues
+        .list()
+        .state(octocrab::params::State::Closed)
+        .send()
+        .await
+        .unwrap();
+    assert!(closed.items.is_empty());
+
+    // Labels added later show up in the listing and in `issues()`.
+    issues
+        .add_labels(9002, &["jules-bridge-ci".to_string()])
+        .await
+        .unwrap();
+    let open = issues.list().labels(&ci_label).send().await.unwrap();
+    assert_eq!(
+        open.items.iter().map(|i| i.number).collect::<Vec<_>>(),
+        [9002, 9001]
+    );
+    let recorded = fake.issues("acme/widgets");
+    assert_eq!(recorded.len(), 2);
+    assert_eq!(recorded[0].number, 9001);
+    assert_eq!(recorded[0].repo, "acme/widgets");
+    assert_eq!(recorded[0].body, "Status comments below.");
+    assert_eq!(recorded[0].state, "open");
+    assert_eq!(recorded[0].user, "jules-bridge[bot]");
+    assert_eq!(recorded[1].title, "Unrelated");
+    assert_eq!(recorded[1].labels, ["bug", "jules-bridge-ci"]);
+    assert_eq!(recorded[1].user, "github-actions[bot]");
+    let creates: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == "/repos/acme/widgets/issues")
+        .collect();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(creates[0].status, 201);
+    assert_eq!(creates[0].body["labels"], json!(["jules-bridge-ci", "bot"]));
+}
+
+#[tokio::test]
+async fn create_issue_validation_and_auth() {
+    let fake = FakeGitHub::start().await;
+    let (status, _, body) = raw(
+        &fake,
+        "POST",
+        "/repos/acme/widgets/issues",
+        Some("token t"),
+        Some(json!({"body": "no title", "labels": ["x"]})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(body["message"].as_str().unwrap().contains("\"title\""));
+    assert!(body["documentation_url"].is_string());
+    let (status, _, body) = raw(
+        &fake,
+        "POST",
+        "/repos/acme/widgets/issues",
+        Some("token t"),
+        Some(json!({"title": " "})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert_eq!(body["message"], "Validation Failed");
+    assert_eq!(body["errors"][0]["field"], "title");
+    assert_eq!(body["errors"][0]["code"], "missing_field");
+    assert!(fake.issues("acme/widgets").is_empty());
+    assert!(fake.labels("acme/widgets", 9001).is_empty());
+    assert_eq!(fake.count("POST", "/repos/acme/widgets/issues"), 2);
+
+    let (status, _, _) = raw(&fake, "GET", "/repos/acme/widgets/issues", None, None).await;
+    assert_eq!(status, 401);
+    let (status, _, _) = raw(
+        &fake,
+        "POST",
+        "/repos/acme/widgets/issues",
+        None,
+        Some(json!({"title": "x"})),
+    )
+    .await;
+    assert_eq!(status, 401);
+    assert!(fake.issues("acme/widgets").is_empty());
+}
+
+#[tokio::test]
+async fn list_workflow_run_jobs() {
+    let fake = FakeGitHub::start().await;
+    fake.set_run_jobs(
+        "acme/widgets",
+        77,
+        &[
+            ("build", "success"),
+            ("test (ubuntu)", "failure"),
+            ("lint", "timed_out"),
+        ],
+    );
+    let gh = client(&fake, "t");
+    let jobs = gh
+        .workflows("acme", "widgets")
+        .list_jobs(octocrab::models::RunId(77))
+        .per_page(100)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jobs.total_count, Some(3));
+    use octocrab::models::workflows::{Conclusion, Status};
+    let got: Vec<(&str, Option<Conclusion>)> = jobs
+        .items
+        .iter()
+        .map(|j| (j.name.as_str(), j.conclusion.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("build", Some(Conclusion::Success)),
+            ("test (ubuntu)", Some(Conclusion::Failure)),
+            ("lint", Some(Conclusion::TimedOut)),
+        ]
+    );
+    for j in &jobs.items {
+        assert_eq!(j.run_id, octocrab::models::RunId(77));
+        assert_eq!(j.status, Status::Completed);
+        assert_eq!(
+            j.run_url.as_str(),
+            format!("{}/repos/acme/widgets/actions/runs/77", fake.url())
+        );
+    }
+    assert_ne!(jobs.items[0].id, jobs.items[1].id);
+
+    // Pages, and the same run number in another repository has no jobs.
+    let page2 = gh
+        .workflows("acme", "widgets")
+        .list_jobs(octocrab::models::RunId(77))
+        .per_page(2)
+        .page(2u32)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page2.items.len(), 1);
+    assert_eq!(page2.items[0].name, "lint");
+    assert_eq!(page2.total_count, Some(3));
+    let none = gh
+        .workflows("acme", "other")
+        .list_jobs(octocrab::models::RunId(77))
+        .per_page(100)
+        .send()
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+    assert_eq!(none.total_count, Some(0));
+
+    let (status, _, body) = raw(
+        &fake,
+        "GET",
+        "/repos/acme/widgets/actions/runs/12345/jobs",
+        Some("token t"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, json!({"total_count": 0, "jobs": []}));
+    assert_eq!(fake.count("GET", "/repos/acme/widgets/actions/runs/"), 3);
+}
