@@ -11,20 +11,39 @@
 //! [`RepoConfig`] (with `serde_path_to_error`, so an error missed by the checks still names
 //! its key path and line).
 //!
+//! Whoever can push to a repository's default branch writes this file, and the server reads
+//! it for every repository the App is installed on, so it is read with limits: at most
+//! [`MAX_BYTES`], and without YAML anchors or aliases (`&name`, `*name`). serde_yaml expands
+//! every alias in full before any check sees the value, so a 15 KB "alias bomb" (an anchored
+//! list of 3,000 items, aliased 3,000 times) would become nine million values. serde_yaml
+//! shows no events, so the file is first tokenised by `yaml-rust2`'s scanner, which reports
+//! each anchor and alias as it is written; a file with one is refused before serde_yaml reads
+//! it. As a second line of defence serde_yaml's reading is bounded too (`NodeBudget`), so
+//! the two parsers disagreeing on some corner of YAML cannot bring the expansion back.
+//!
 //! While the file is invalid the server keeps using its defaults for the repository and says
 //! so on the triggering issue ([`problems_comment`]).
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt;
 
+use serde::de::{self, DeserializeSeed, Visitor};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
+use yaml_rust2::scanner::{Scanner, TokenType};
 
 use crate::handler::Settings;
 use crate::jules::AutomationMode;
 
 /// Where the file is read from, on the repository's default branch.
 pub const PATH: &str = ".github/jules-bridge.yml";
+
+/// The largest file read (32 KiB): a few settings and a prompt take a few hundred bytes.
+pub const MAX_BYTES: usize = 32 * 1024;
+
+/// The problem of a file with an anchor or an alias.
+const NO_ANCHORS: &str = "anchors and aliases are not supported in this file";
 
 /// The settings one repository chose. `None` keeps the server's default.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -112,7 +131,28 @@ const ACTION_ONLY_INPUTS: &[&str] = &[
 
 /// Reads a configuration file. An empty file (or one with only comments) is the default
 /// configuration.
+///
+/// The work is bounded by the file's size: a file over [`MAX_BYTES`] is refused unread, one
+/// with an anchor or an alias at its first one. Still, it takes a few milliseconds for a large
+/// file: call it off the async runtime (`spawn_blocking`).
 pub fn parse(yaml: &str) -> Result<RepoConfig, ConfigProblems> {
+    if yaml.len() > MAX_BYTES {
+        return Err(ConfigProblems(vec![format!(
+            "the file is {} bytes, over the limit of 32 KiB ({MAX_BYTES} bytes); this file holds a few settings, not data",
+            yaml.len()
+        )]));
+    }
+    let scan_error = match refuse_anchors(yaml) {
+        Ok(()) => None,
+        Err(Refusal::Anchor(problem)) => return Err(ConfigProblems(vec![problem])),
+        Err(Refusal::Syntax(error)) => Some(error),
+    };
+    // Bounded whatever serde_yaml makes of the file (see the module documentation).
+    if exceeds_node_budget(yaml) {
+        return Err(ConfigProblems(vec![format!(
+            "{NO_ANCHORS}; write each value out in full"
+        )]));
+    }
     let value: Value = match serde_yaml::from_str(yaml) {
         Ok(value) => value,
         Err(error) => {
@@ -121,6 +161,13 @@ pub fn parse(yaml: &str) -> Result<RepoConfig, ConfigProblems> {
             )]))
         }
     };
+    // A file only one of the two parsers accepts is refused: the anchor check did not see all
+    // of it.
+    if let Some(error) = scan_error {
+        return Err(ConfigProblems(vec![format!(
+            "the file is not valid YAML: {error}"
+        )]));
+    }
     let mapping = match &value {
         Value::Null => return Ok(RepoConfig::default()),
         Value::Mapping(mapping) => mapping,
@@ -153,6 +200,174 @@ pub fn parse(yaml: &str) -> Result<RepoConfig, ConfigProblems> {
             .unwrap_or_default();
         ConfigProblems(vec![format!("{line}`{path}`: {inner}")])
     })
+}
+
+/// Why [`refuse_anchors`] refused a file.
+enum Refusal {
+    /// The problem: an anchor or an alias, with its line.
+    Anchor(String),
+    /// The scanner could not read the file (serde_yaml has the last word on its syntax).
+    Syntax(String),
+}
+
+/// Refuses the first anchor or alias in `yaml`, found by a YAML scanner: `&` and `*` in quoted
+/// or block text, in comments, or inside plain text are text, not anchors.
+fn refuse_anchors(yaml: &str) -> Result<(), Refusal> {
+    // A byte-order mark is not YAML content; serde_yaml skips it, the scanner does not.
+    let text = yaml.strip_prefix('\u{feff}').unwrap_or(yaml);
+    if !text.contains(['&', '*']) {
+        return Ok(());
+    }
+    match scan(text) {
+        // libyaml (serde_yaml) reads a tab as a space where YAML allows either; the scanner
+        // refuses some of those (`key:<tab>value`). Anchors and aliases stand where they
+        // stand either way, and the lines stay the same.
+        Err(Refusal::Syntax(_)) if text.contains('\t') => scan(&text.replace('\t', " ")),
+        result => result,
+    }
+}
+
+fn scan(text: &str) -> Result<(), Refusal> {
+    let mut scanner = Scanner::new(text.chars());
+    for token in &mut scanner {
+        let (what, sign, name) = match token.1 {
+            TokenType::Anchor(name) => ("anchor", '&', name),
+            TokenType::Alias(name) => ("alias", '*', name),
+            _ => continue,
+        };
+        return Err(Refusal::Anchor(format!(
+            "line {}: {NO_ANCHORS} (found the {what} {}); write each value out in full",
+            token.0.line(),
+            code_text(&format!("{sign}{name}"))
+        )));
+    }
+    match scanner.get_error() {
+        Some(error) => Err(Refusal::Syntax(format!(
+            "{} at line {}",
+            error.info(),
+            error.marker().line()
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Whether serde_yaml would make more values of `yaml` than a file of its size can hold
+/// without aliases (each value takes at least one character, and a key without a value one
+/// more); stops counting there, so the answer costs no more than the file.
+fn exceeds_node_budget(yaml: &str) -> bool {
+    let left = Cell::new(2 * yaml.len() + 64);
+    let result = NodeBudget { left: &left }.deserialize(serde_yaml::Deserializer::from_str(yaml));
+    result.is_err() && left.get() == 0
+}
+
+/// Counts the values a deserializer produces, failing once `left` runs out: serde_yaml
+/// replays an alias's whole value each time it is used, so this is what bounds an expansion.
+#[derive(Clone, Copy)]
+struct NodeBudget<'b> {
+    left: &'b Cell<usize>,
+}
+
+impl NodeBudget<'_> {
+    fn spend<E: de::Error>(self) -> Result<(), E> {
+        match self.left.get().checked_sub(1) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => Err(E::custom("the file holds too many values")),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for NodeBudget<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NodeBudget<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_i128<E: de::Error>(self, _: i128) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_u128<E: de::Error>(self, _: u128) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.spend()
+    }
+
+    fn visit_some<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        self.spend()?;
+        self.deserialize(deserializer)
+    }
+
+    fn visit_newtype_struct<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<(), D::Error> {
+        self.spend()?;
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.spend()?;
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.spend()?;
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+
+    /// A tagged value (`!tag value`).
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        use serde::de::VariantAccess;
+        self.spend()?;
+        let ((), variant) = data.variant_seed(self)?;
+        variant.newtype_variant_seed(self)
+    }
 }
 
 impl RepoConfig {
@@ -1129,6 +1344,71 @@ automation_mode: [AUTO_CREATE_PR]
         assert_eq!(render_template("{instruction}", &tricky), "{context}");
         assert_eq!(render_template("", &values), "");
         assert_eq!(render_template("é{title}ü", &values), "éCrash on startü");
+    }
+
+    #[test]
+    fn the_node_budget_bounds_an_expansion_the_scanner_missed() {
+        // The alias bomb, given to serde_yaml directly: stopped after the budget, not expanded.
+        let bomb = format!(
+            "x-a: &a [{}]\nx-b: [{}]\n",
+            vec!["0"; 3_000].join(","),
+            vec!["*a"; 3_000].join(",")
+        );
+        let started = std::time::Instant::now();
+        assert!(exceeds_node_budget(&bomb));
+        assert!(started.elapsed() < std::time::Duration::from_secs(2));
+        // A few small aliases stay within it (the scanner refuses those).
+        assert!(!exceeds_node_budget("a: &x [1, 2]\nb: *x\n"));
+
+        // The densest files without aliases stay within it, up to the size limit.
+        let flow_keys = format!("{{{}}}\n", vec!["a"; MAX_BYTES / 2 - 2].join(","));
+        let empty_entries = "-\n".repeat(MAX_BYTES / 2);
+        let nested = format!("{}{}\n", "[".repeat(100), "]".repeat(100));
+        for yaml in [flow_keys.as_str(), &empty_entries, &nested] {
+            assert!(yaml.len() <= MAX_BYTES);
+            assert!(!exceeds_node_budget(yaml), "{}", &yaml[..40]);
+        }
+    }
+
+    #[test]
+    fn tabs_serde_yaml_accepts_are_accepted() {
+        let config = parse("trigger_label:\tgo\nallowed_bots:\t[renovate]\t# bots\n").unwrap();
+        assert_eq!(config.trigger_label.as_deref(), Some("go"));
+        assert_eq!(config.allowed_bots, Some(vec!["renovate".to_owned()]));
+        let config = parse("prompt_template: '{instruction}\n\t*x &y'\n").unwrap();
+        assert_eq!(
+            config.prompt_template.as_deref(),
+            Some("{instruction} *x &y")
+        );
+        for yaml in ["trigger_label:\t&x go\n", "x: &x [a]\nallowed_bots:\t*x\n"] {
+            let found = problems(yaml);
+            assert!(found[0].contains(NO_ANCHORS), "{yaml:?}: {found:?}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_keep_serde_yamls_message() {
+        // Both parsers refuse: serde_yaml's message, as before.
+        let found = problems("a: &x [1\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("line 1: anchors"), "{found:?}");
+        let found = problems("trigger_label: 'open\n");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("the file is not valid YAML: "),
+            "{found:?}"
+        );
+        // Only serde_yaml reads it (a byte-order mark inside the file): refused, since the
+        // anchor check did not see all of it. (Without `&` or `*` it is not scanned at all.)
+        let yaml = "trigger_label: go # R&D\n\u{feff}\n";
+        assert!(serde_yaml::from_str::<Value>(yaml).is_ok());
+        assert!(parse("trigger_label: go\n\u{feff}\n").is_ok());
+        let found = problems(yaml);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with("the file is not valid YAML: ") && found[0].contains("line 3"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -1,9 +1,17 @@
 //! Per-repository settings from `.github/jules-bridge.yml` on the default branch, cached
 //! briefly; a push to the default branch that touches the file clears the cache entry.
+//!
+//! The file is parsed on a blocking thread (`spawn_blocking`): its size and shape are bounded
+//! ([`repo_config::parse`]), but it is text from whoever can push to the repository, and the async
+//! workers must not wait on it. An invalid file's problems are reported once per file content
+//! (by SHA-256), not once per delivery, retry or issue: the first triggering issue is told,
+//! and the bridge uses its defaults until the file changes.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 use crate::engine::event::{Event, EventKind, RepoName};
 use crate::github::GitHubClient;
@@ -14,33 +22,42 @@ const TTL: Duration = Duration::from_secs(300);
 
 type Loaded = Result<RepoConfig, ConfigProblems>;
 
+/// SHA-256 of a file's content.
+type ContentDigest = [u8; 32];
+
+struct Entry {
+    at: Instant,
+    loaded: Loaded,
+    digest: ContentDigest,
+}
+
 #[derive(Default)]
 pub struct ConfigCache {
-    entries: Mutex<HashMap<String, (Instant, Loaded)>>,
+    entries: Mutex<HashMap<String, Entry>>,
+    /// Per repository, the content whose problems were reported (or are being reported).
+    reported: Mutex<HashMap<String, ContentDigest>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poison| poison.into_inner())
 }
 
 impl ConfigCache {
     /// The settings last loaded for `repo`, if still cached (the relay's view of limits).
     pub fn cached_settings(&self, repo: &str, base: &Settings) -> Option<Settings> {
-        let entries = self.lock();
-        let (_, loaded) = entries.get(repo)?;
-        let config = loaded.as_ref().ok()?;
+        let entries = lock(&self.entries);
+        let config = entries.get(repo)?.loaded.as_ref().ok()?;
         Some(config.apply(base))
     }
 
     pub fn invalidate(&self, repo: &str) {
-        self.lock().remove(repo);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Loaded)>> {
-        self.entries
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
+        lock(&self.entries).remove(repo);
     }
 
     /// The repository's settings. An invalid file is reported on the triggering issue (only
-    /// for events that would trigger the bridge) and the defaults are used meanwhile; a file
-    /// that cannot be read (GitHub down) falls back to the defaults without caching.
+    /// for events that would trigger the bridge, and once per file content) and the defaults
+    /// are used meanwhile; a file that cannot be read (GitHub down) falls back to the
+    /// defaults without caching.
     pub async fn settings_for(
         &self,
         github: &GitHubClient,
@@ -49,24 +66,32 @@ impl ConfigCache {
         event: &Event,
     ) -> Settings {
         let key = repo.to_string();
-        let cached = self
-            .lock()
+        let cached = lock(&self.entries)
             .get(&key)
-            .filter(|(at, _)| at.elapsed() < TTL)
-            .map(|(_, loaded)| loaded.clone());
-        let loaded = match cached {
-            Some(loaded) => loaded,
+            .filter(|entry| entry.at.elapsed() < TTL)
+            .map(|entry| (entry.loaded.clone(), entry.digest));
+        let (loaded, digest) = match cached {
+            Some(cached) => cached,
             None => match github.file(repo, repo_config::PATH).await {
-                Ok(text) => {
-                    let loaded = text
-                        .as_deref()
-                        .map_or_else(|| Ok(RepoConfig::default()), repo_config::parse);
-                    self.lock().insert(key, (Instant::now(), loaded.clone()));
-                    loaded
-                }
+                Ok(text) => match load(text.unwrap_or_default()).await {
+                    Some((loaded, digest)) => {
+                        if loaded.is_ok() {
+                            // A file fixed and later broken the same way is reported again.
+                            lock(&self.reported).remove(&key);
+                        }
+                        let entry = Entry {
+                            at: Instant::now(),
+                            loaded: loaded.clone(),
+                            digest,
+                        };
+                        lock(&self.entries).insert(key.clone(), entry);
+                        (loaded, digest)
+                    }
+                    None => return base.clone(),
+                },
                 Err(error) => {
                     tracing::warn!(%error, repo = %repo, "cannot read the repository config; using defaults");
-                    Ok(RepoConfig::default())
+                    return base.clone();
                 }
             },
         };
@@ -74,13 +99,62 @@ impl ConfigCache {
             Ok(config) => config.apply(base),
             Err(problems) => {
                 if let Some(issue) = triggering_issue(event, base) {
-                    let text = repo_config::problems_comment(repo_config::PATH, &problems);
-                    if let Err(error) = github.create_comment(repo, issue, &text).await {
-                        tracing::warn!(%error, "cannot report the config problems");
-                    }
+                    self.report_once(github, repo, &key, digest, issue, &problems)
+                        .await;
                 }
                 base.clone()
             }
+        }
+    }
+
+    /// Comments the problems on `issue` unless this content's problems were reported already
+    /// (or are being reported by another worker). A comment that fails is tried again by the
+    /// next triggering event.
+    async fn report_once(
+        &self,
+        github: &GitHubClient,
+        repo: &RepoName,
+        key: &str,
+        digest: ContentDigest,
+        issue: u64,
+        problems: &ConfigProblems,
+    ) {
+        {
+            let mut reported = lock(&self.reported);
+            if reported.get(key) == Some(&digest) {
+                return;
+            }
+            reported.insert(key.to_owned(), digest);
+        }
+        let text = repo_config::problems_comment(repo_config::PATH, problems);
+        if let Err(error) = github.create_comment(repo, issue, &text).await {
+            tracing::warn!(%error, "cannot report the config problems");
+            let mut reported = lock(&self.reported);
+            if reported.get(key) == Some(&digest) {
+                reported.remove(key);
+            }
+        }
+    }
+}
+
+/// Parses `text` (empty: no file) on a blocking thread, with the digest of its content; `None`
+/// if the parse panicked (logged; the defaults are used and nothing is cached).
+async fn load(text: String) -> Option<(Loaded, ContentDigest)> {
+    let parsed = tokio::task::spawn_blocking(move || {
+        let digest: ContentDigest = Sha256::digest(text.as_bytes()).into();
+        let loaded = if text.is_empty() {
+            Ok(RepoConfig::default())
+        } else {
+            repo_config::parse(&text)
+        };
+        (loaded, digest)
+    })
+    .await;
+    match parsed {
+        Ok(parsed) => Some(parsed),
+        Err(error) => {
+            tracing::error!(%error, "parsing the repository config failed; using defaults");
+            None
         }
     }
 }
