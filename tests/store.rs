@@ -119,6 +119,9 @@ store_tests!(
     insert_and_duplicate,
     insert_batch_and_duplicates,
     insert_batch_is_all_or_nothing,
+    replayed_body_is_a_duplicate,
+    replayed_body_within_one_batch,
+    concurrent_replays_store_one,
     ignored_deliveries_are_not_claimed,
     claim_oldest_first,
     future_attempts_are_not_claimable,
@@ -281,9 +284,11 @@ async fn insert_and_duplicate(store: Arc<dyn Store>) {
         store.insert_delivery(&new).await.unwrap(),
         Inserted::Duplicate(id)
     );
-    // The same GUID from another hook is another delivery.
+    // The same GUID from another hook is another delivery (with its own body: the same body
+    // again would be a replay, see `replayed_body_is_a_duplicate`).
     let other_hook = NewDelivery {
         hook_id: "43".into(),
+        body: b"{\"guid\":\"guid-1\",\"hook\":43}".to_vec(),
         ..new.clone()
     };
     let Inserted::New(id2) = store.insert_delivery(&other_hook).await.unwrap() else {
@@ -334,6 +339,7 @@ async fn insert_batch_and_duplicates(store: Arc<dyn Store>) {
     let before = insert(&store, "guid-0", None).await;
     let other_hook = NewDelivery {
         hook_id: "43".into(),
+        body: b"{\"guid\":\"guid-1\",\"hook\":43}".to_vec(),
         ..delivery("guid-1", None)
     };
     let batch = vec![
@@ -341,7 +347,7 @@ async fn insert_batch_and_duplicates(store: Arc<dyn Store>) {
         delivery("guid-0", None), // stored before
         delivery("guid-2", Some("octo/repo#2")),
         delivery("guid-1", Some("octo/repo#1")), // repeated within the batch
-        other_hook,                              // same GUID, another hook: new
+        other_hook,                              // same GUID, another hook (another body): new
     ];
     let answers = store.insert_deliveries(&batch).await.unwrap();
     assert_eq!(answers.len(), batch.len());
@@ -1230,4 +1236,425 @@ async fn postgres_rejects_odd_schema_names() {
             "{bad:?}"
         );
     }
+}
+
+// ---- replays: the same body under another delivery id ---------------------------------------
+
+/// A captured signed body resent under a fresh delivery id is a duplicate of the delivery
+/// that first carried it, whatever the unsigned headers say (delivery id, hook id, event).
+async fn replayed_body_is_a_duplicate(store: Arc<dyn Store>) {
+    // An issue key no other test claims: PostgreSQL's issue locks are database-wide, shared
+    // by the parallel tests' schemas.
+    let original = delivery("guid-1", Some("octo/replay#1"));
+    let Inserted::New(id) = store.insert_delivery(&original).await.unwrap() else {
+        panic!("expected a new delivery");
+    };
+    let replays = [
+        NewDelivery {
+            delivery_id: "replay-1".into(),
+            ..original.clone()
+        },
+        NewDelivery {
+            hook_id: "43".into(),
+            delivery_id: "replay-2".into(),
+            ..original.clone()
+        },
+        NewDelivery {
+            hook_id: String::new(),
+            delivery_id: "replay-3".into(),
+            event: "issues".into(),
+            action: Some("labeled".into()),
+            status: DeliveryStatus::Ignored,
+            note: Some("not for us".into()),
+            ..original.clone()
+        },
+    ];
+    for replay in &replays {
+        assert_eq!(
+            store.insert_delivery(replay).await.unwrap(),
+            Inserted::Duplicate(id),
+            "{}",
+            replay.delivery_id
+        );
+        assert!(
+            store
+                .get_delivery(&replay.delivery_id)
+                .await
+                .unwrap()
+                .is_none(),
+            "{} is not stored",
+            replay.delivery_id
+        );
+    }
+    // A redelivery of the original still answers by its key.
+    assert_eq!(
+        store.insert_delivery(&original).await.unwrap(),
+        Inserted::Duplicate(id)
+    );
+    // One byte more is another body.
+    let mut body = original.body.clone();
+    body.push(b' ');
+    let Inserted::New(other) = store
+        .insert_delivery(&NewDelivery {
+            delivery_id: "guid-2".into(),
+            issue_key: None,
+            body,
+            ..original.clone()
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("another body is another delivery");
+    };
+    assert_ne!(other, id);
+    // An empty body is a body like any other.
+    let empty = NewDelivery {
+        body: Vec::new(),
+        ..delivery("empty-1", None)
+    };
+    let Inserted::New(empty_id) = store.insert_delivery(&empty).await.unwrap() else {
+        panic!("expected a new delivery");
+    };
+    assert_eq!(
+        store
+            .insert_delivery(&NewDelivery {
+                delivery_id: "empty-2".into(),
+                ..empty
+            })
+            .await
+            .unwrap(),
+        Inserted::Duplicate(empty_id)
+    );
+
+    // The original is stored as it came, and is the only work for its body.
+    let stored = store.get_delivery(&id.to_string()).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.hook_id.as_str(), stored.delivery_id.as_str()),
+        ("42", "guid-1")
+    );
+    assert_eq!(stored.body, original.body);
+    assert_eq!(store.queue_depth().await.unwrap(), 3);
+    assert_eq!(claim_id(&store, WORKER).await, Some(id));
+    assert_eq!(claim_id(&store, WORKER).await, Some(other));
+    assert_eq!(claim_id(&store, WORKER).await, Some(empty_id));
+    assert_eq!(claim_id(&store, WORKER).await, None);
+}
+
+/// Two identical bodies in one group commit: one stored, the other its duplicate; and a body
+/// stored before the batch is a duplicate too.
+async fn replayed_body_within_one_batch(store: Arc<dyn Store>) {
+    let before = insert(&store, "guid-0", None).await;
+    let first = delivery("guid-1", Some("octo/repo#1"));
+    let batch = vec![
+        first.clone(), // 0: new
+        NewDelivery {
+            delivery_id: "replay-1".into(),
+            ..first.clone()
+        }, // 1: the body of 0 in the same commit
+        NewDelivery {
+            delivery_id: "replay-0".into(),
+            ..delivery("guid-0", None)
+        }, // 2: the body of a delivery stored before
+        delivery("guid-2", None), // 3: new
+        NewDelivery {
+            hook_id: "43".into(),
+            delivery_id: "replay-2".into(),
+            ..delivery("guid-2", None)
+        }, // 4: the body of 3, from "another hook"
+        NewDelivery {
+            delivery_id: "replay-1".into(),
+            ..delivery("guid-3", None)
+        }, // 5: the key of 1 (not stored) with a body of its own: new, as one by one
+        first.clone(), // 6: 0 again, key and body
+    ];
+    let answers = store.insert_deliveries(&batch).await.unwrap();
+    assert_eq!(answers.len(), batch.len());
+    let (Inserted::New(id1), Inserted::New(id3), Inserted::New(id5)) =
+        (answers[0], answers[3], answers[5])
+    else {
+        panic!("{answers:?}")
+    };
+    assert_eq!(
+        answers,
+        vec![
+            Inserted::New(id1),
+            Inserted::Duplicate(id1),
+            Inserted::Duplicate(before),
+            Inserted::New(id3),
+            Inserted::Duplicate(id3),
+            Inserted::New(id5),
+            Inserted::Duplicate(id1),
+        ]
+    );
+    assert!(before < id1 && id1 < id3 && id3 < id5, "{answers:?}");
+    assert_eq!(store.queue_depth().await.unwrap(), 4);
+    assert!(store.get_delivery("replay-0").await.unwrap().is_none());
+    assert!(store.get_delivery("replay-2").await.unwrap().is_none());
+    let five = store.get_delivery("replay-1").await.unwrap().unwrap();
+    assert_eq!((five.id, &five.body), (id5, &batch[5].body));
+
+    // The batch again stores nothing; one by one, every delivery is a duplicate too.
+    let again = store.insert_deliveries(&batch).await.unwrap();
+    assert_eq!(
+        again,
+        vec![
+            Inserted::Duplicate(id1),
+            Inserted::Duplicate(id1),
+            Inserted::Duplicate(before),
+            Inserted::Duplicate(id3),
+            Inserted::Duplicate(id3),
+            Inserted::Duplicate(id5),
+            Inserted::Duplicate(id1),
+        ]
+    );
+    for delivery in &batch {
+        let answer = store.insert_delivery(delivery).await.unwrap();
+        assert!(matches!(answer, Inserted::Duplicate(_)), "{answer:?}");
+    }
+    assert_eq!(store.queue_depth().await.unwrap(), 4);
+
+    // A batch of one body under many delivery ids stores it once.
+    let flood: Vec<NewDelivery> = (0..50)
+        .map(|n| NewDelivery {
+            delivery_id: format!("flood-{n}"),
+            ..delivery("flood", None)
+        })
+        .collect();
+    let answers = store.insert_deliveries(&flood).await.unwrap();
+    let Inserted::New(flood_id) = answers[0] else {
+        panic!("{answers:?}")
+    };
+    assert!(answers[1..]
+        .iter()
+        .all(|a| *a == Inserted::Duplicate(flood_id)));
+    assert_eq!(store.queue_depth().await.unwrap(), 5);
+}
+
+/// Replays racing each other (single inserts and batches, on several connections): the body
+/// is stored once, and every other answer names that row.
+async fn concurrent_replays_store_one(store: Arc<dyn Store>) {
+    let original = delivery("race", Some("octo/repo#9"));
+    let mut tasks = Vec::new();
+    for n in 0..16 {
+        let store = Arc::clone(&store);
+        let replay = NewDelivery {
+            delivery_id: format!("race-{n}"),
+            ..original.clone()
+        };
+        tasks.push(tokio::spawn(async move {
+            if n % 2 == 0 {
+                vec![store.insert_delivery(&replay).await.unwrap()]
+            } else {
+                let batch: Vec<NewDelivery> = (0..4)
+                    .map(|m| NewDelivery {
+                        delivery_id: format!("race-{n}-{m}"),
+                        ..replay.clone()
+                    })
+                    .collect();
+                store.insert_deliveries(&batch).await.unwrap()
+            }
+        }));
+    }
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.extend(task.await.unwrap());
+    }
+    assert_eq!(answers.len(), 8 + 8 * 4);
+    let new: Vec<i64> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Inserted::New(id) => Some(*id),
+            Inserted::Duplicate(_) => None,
+        })
+        .collect();
+    assert_eq!(new.len(), 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| matches!(a, Inserted::New(id) | Inserted::Duplicate(id) if *id == new[0])),
+        "{answers:?}"
+    );
+    assert_eq!(store.queue_depth().await.unwrap(), 1);
+}
+
+/// Through the webhook receiver's group-commit writer. On a current-thread runtime the writer
+/// only runs once every handler below has queued its delivery, so they all go in ONE batch:
+/// each body is stored once, every replay of it in the same commit is its duplicate.
+async fn replays_in_one_group_commit(store: Arc<dyn Store>) {
+    let stored_before = insert(&store, "before", None).await;
+    let ingest = jules_bridge::server::ingest::Ingest::start(Arc::clone(&store));
+    let mut jobs = Vec::new();
+    for n in 0..60 {
+        // Bodies a, b, c and the one stored before, each under 15 fresh delivery ids.
+        let body = ["a", "b", "c", "before"][n % 4];
+        jobs.push(NewDelivery {
+            delivery_id: format!("ingest-{n}"),
+            ..delivery(body, None)
+        });
+    }
+    let answers = futures::future::join_all(jobs.iter().cloned().map(|job| {
+        let ingest = ingest.clone();
+        async move { ingest.insert(job).await.unwrap() }
+    }))
+    .await;
+    let mut by_body: HashMap<&str, Vec<Inserted>> = HashMap::new();
+    for (job, answer) in jobs.iter().zip(&answers) {
+        by_body
+            .entry(std::str::from_utf8(&job.body).unwrap())
+            .or_default()
+            .push(*answer);
+    }
+    assert_eq!(by_body.len(), 4);
+    for (body, answers) in &by_body {
+        let first = match answers[0] {
+            Inserted::New(id) => id,
+            Inserted::Duplicate(id) => {
+                assert_eq!(id, stored_before, "{body}: {answers:?}");
+                id
+            }
+        };
+        assert!(
+            answers[1..]
+                .iter()
+                .all(|a| *a == Inserted::Duplicate(first)),
+            "{body}: {answers:?}"
+        );
+    }
+    // `before` + a, b, c.
+    assert_eq!(store.queue_depth().await.unwrap(), 4);
+    let new: HashSet<i64> = answers
+        .iter()
+        .filter_map(|a| match a {
+            Inserted::New(id) => Some(*id),
+            Inserted::Duplicate(_) => None,
+        })
+        .collect();
+    assert_eq!(new.len(), 3, "{answers:?}");
+}
+
+mod group_commit {
+    #[tokio::test(flavor = "current_thread")]
+    async fn sqlite() {
+        crate::run(crate::sqlite().await, crate::replays_in_one_group_commit).await
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn postgres() {
+        crate::run(crate::postgres().await, crate::replays_in_one_group_commit).await
+    }
+}
+
+// ---- the body-hash migration on a database that already has rows ------------------------------
+
+/// After `0002_body_sha256` ran over rows stored without a hash (two of them with the same
+/// body, which the old schema allowed): they keep NULL and do not collide; a redelivery of one
+/// is still a duplicate by its key; the first delivery of their body since the upgrade is new
+/// (old rows carry no hash), and every replay of it after that is a duplicate.
+async fn after_the_body_hash_upgrade(store: Arc<dyn Store>) {
+    let old = store.get_delivery("old-1").await.unwrap().unwrap();
+    assert_eq!(old.body, b"{}");
+    let body = |guid: &str| NewDelivery {
+        body: b"{}".to_vec(),
+        ..delivery(guid, None)
+    };
+    assert_eq!(
+        store.insert_delivery(&body("old-1")).await.unwrap(),
+        Inserted::Duplicate(old.id)
+    );
+    let Inserted::New(id) = store.insert_delivery(&body("new-1")).await.unwrap() else {
+        panic!("old rows have no hash")
+    };
+    assert_eq!(
+        store.insert_delivery(&body("new-2")).await.unwrap(),
+        Inserted::Duplicate(id)
+    );
+    assert_eq!(
+        store
+            .insert_deliveries(&[body("new-3"), body("new-4")])
+            .await
+            .unwrap(),
+        vec![Inserted::Duplicate(id), Inserted::Duplicate(id)]
+    );
+    assert_eq!(
+        store.insert_delivery(&body("old-2")).await.unwrap(),
+        Inserted::Duplicate(old.id + 1)
+    );
+}
+
+const LEGACY_ROWS: &str = "INSERT INTO deliveries (hook_id, delivery_id, event, body, status, \
+     received_at, updated_at, next_attempt_at) VALUES \
+     ('42', 'old-1', 'issue_comment', $1, 'done', $2, $2, $2), \
+     ('42', 'old-2', 'issue_comment', $1, 'done', $2, $2, $2)";
+
+#[tokio::test]
+async fn sqlite_body_hash_migration_keeps_old_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("store.db").display());
+    let store = SqliteStore::open(&url).await.unwrap();
+    sqlx::raw_sql(include_str!("../migrations/sqlite/0001_init.sql"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query(LEGACY_ROWS)
+        .bind(b"{}".as_slice())
+        .bind(Utc::now().timestamp_micros())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::raw_sql(include_str!("../migrations/sqlite/0002_body_sha256.sql"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let unhashed: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE body_sha256 IS NULL")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(unhashed, 2);
+    let db = Db {
+        store: Arc::new(store),
+        engine: Engine::Sqlite(dir),
+    };
+    run(db, after_the_body_hash_upgrade).await;
+}
+
+#[tokio::test]
+async fn postgres_body_hash_migration_keeps_old_rows() {
+    let url = pg_url();
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let store = PostgresStore::connect_with_schema(&url, &schema)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
+    let db = Db {
+        store: Arc::new(store.clone()),
+        engine: Engine::Postgres {
+            store: store.clone(),
+            url,
+            schema,
+        },
+    };
+    run(db, move |handle| async move {
+        sqlx::raw_sql(include_str!("../migrations/postgres/0001_init.sql"))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query(LEGACY_ROWS)
+            .bind(b"{}".as_slice())
+            .bind(Utc::now())
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::raw_sql(include_str!("../migrations/postgres/0002_body_sha256.sql"))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let unhashed: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE body_sha256 IS NULL")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(unhashed, 2);
+        after_the_body_hash_upgrade(handle).await;
+    })
+    .await;
 }

@@ -15,6 +15,11 @@
 //! stored one by one so one bad row does not fail the others; a delivery that still fails is
 //! answered with the error (the handler answers 503: not acknowledged, GitHub shows the
 //! failure and it can be redelivered).
+//!
+//! Duplicates are the store's call, the same in a batch as one by one: a delivery whose
+//! (hook id, delivery id) or body (SHA-256) is already stored, or appears earlier in the same
+//! batch, is answered `Duplicate` and is never stored twice, so two handlers racing with one
+//! replayed body get one `New` between them whichever commit they land in.
 
 use std::sync::Arc;
 

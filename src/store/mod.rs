@@ -96,12 +96,93 @@ pub struct NewDelivery {
     pub note: Option<String>,
 }
 
-/// The answer to an insert: unique on (hook id, delivery id).
+impl NewDelivery {
+    /// The lowercase hex SHA-256 of the body: see [`body_sha256`].
+    pub fn body_sha256(&self) -> String {
+        body_sha256(&self.body)
+    }
+}
+
+/// The lowercase hex SHA-256 of a delivery body, stored (unique) with every delivery.
+///
+/// A signed body resent under a new `X-GitHub-Delivery` is a replay, not a new event: the
+/// delivery id and the hook id are not covered by the signature, so anyone holding one signed
+/// body could otherwise have it processed again and again. Deliveries are therefore unique on
+/// (hook id, delivery id) AND on this hash (rows stored before the hash existed have none).
+pub fn body_sha256(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(body))
+}
+
+/// The answer to an insert: unique on (hook id, delivery id) and on the body's SHA-256.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
     New(i64),
-    /// A redelivery: already stored under this id; not processed again.
+    /// A redelivery (same hook id and delivery id) or a replay (same body under another
+    /// delivery id): already stored under this id; not processed again.
     Duplicate(i64),
+}
+
+/// How a batch goes in: its first occurrences are stored, every later delivery with the key
+/// (hook id, delivery id) or the body of an earlier one is answered as that one. Shared by
+/// both engines so they agree on what a duplicate within a batch is.
+///
+/// A later occurrence is never stored and always names its first occurrence's row, even in
+/// the corner case where inserting one by one would have named another row (its own key is
+/// stored already) or stored it (its first occurrence is a redelivery of a row without a
+/// body hash, see the 0002 migration): a batch is never less strict than single inserts.
+pub(crate) struct BatchPlan<'a> {
+    /// First occurrences, in batch order: the rows to insert.
+    pub(crate) unique: Vec<&'a NewDelivery>,
+    /// `body_sha256` of each of `unique`.
+    pub(crate) hashes: Vec<String>,
+    /// Per delivery of the batch: the index in `unique` answering for it, and whether the
+    /// delivery is that first occurrence itself.
+    answer_of: Vec<(usize, bool)>,
+}
+
+impl<'a> BatchPlan<'a> {
+    pub(crate) fn new(batch: &'a [NewDelivery]) -> Self {
+        use std::collections::HashMap;
+        let mut unique = Vec::with_capacity(batch.len());
+        let mut hashes = Vec::with_capacity(batch.len());
+        let mut answer_of = Vec::with_capacity(batch.len());
+        let mut keys: HashMap<(&str, &str), usize> = HashMap::with_capacity(batch.len());
+        let mut bodies: HashMap<String, usize> = HashMap::with_capacity(batch.len());
+        for delivery in batch {
+            let key = (delivery.hook_id.as_str(), delivery.delivery_id.as_str());
+            let hash = delivery.body_sha256();
+            // Only first occurrences are remembered: a delivery left out stores nothing, so
+            // its key is no reason to leave out a later one (as if inserted one by one).
+            if let Some(&first) = keys.get(&key).or_else(|| bodies.get(&hash)) {
+                answer_of.push((first, false));
+                continue;
+            }
+            let index = unique.len();
+            keys.insert(key, index);
+            bodies.insert(hash.clone(), index);
+            unique.push(delivery);
+            hashes.push(hash);
+            answer_of.push((index, true));
+        }
+        BatchPlan {
+            unique,
+            hashes,
+            answer_of,
+        }
+    }
+
+    /// The answers of the whole batch, in order, from those of `unique` (`stored[n]` answers
+    /// for `unique[n]`): a later occurrence is a `Duplicate` of whatever its first one is.
+    pub(crate) fn answers(&self, stored: &[Inserted]) -> Vec<Inserted> {
+        self.answer_of
+            .iter()
+            .map(|&(index, first)| match stored[index] {
+                answer if first => answer,
+                Inserted::New(id) | Inserted::Duplicate(id) => Inserted::Duplicate(id),
+            })
+            .collect()
+    }
 }
 
 /// A stored delivery.
@@ -170,12 +251,15 @@ pub trait Store: Send + Sync + 'static {
     async fn ready(&self) -> StoreResult<()>;
 
     // ---- deliveries ---------------------------------------------------------------------
+    /// Stores a new delivery, or answers `Duplicate` with the id of the stored delivery that
+    /// has its (hook id, delivery id) or, failing that, its body (see [`body_sha256`]).
     async fn insert_delivery(&self, delivery: &NewDelivery) -> StoreResult<Inserted>;
     /// Inserts a batch in ONE transaction (one commit, so one fsync, for the whole batch):
     /// the group commit of the webhook receiver. Answers per delivery, in order, with the
     /// same duplicate semantics as [`Store::insert_delivery`]; a delivery repeated within the
-    /// batch is a `Duplicate` of its first occurrence. All or nothing: on `Err` none of the
-    /// batch is stored (the caller can retry the deliveries one by one).
+    /// batch (same key, or same body under another key) is a `Duplicate` of its first
+    /// occurrence. All or nothing: on `Err` none of the batch is stored (the caller can retry
+    /// the deliveries one by one).
     ///
     /// The default inserts one by one (not atomic); both engines override it.
     async fn insert_deliveries(&self, batch: &[NewDelivery]) -> StoreResult<Vec<Inserted>> {

@@ -7,7 +7,7 @@
 //! lock on the issue on top of `FOR UPDATE SKIP LOCKED`.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -18,17 +18,24 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::{Row, SqlSafeStr};
 
 use super::{
-    Delivery, DeliveryStatus, Inserted, NewDelivery, QueuedRequest, Store, StoreError, StoreResult,
-    Timestamp, TrackedSession,
+    BatchPlan, Delivery, DeliveryStatus, Inserted, NewDelivery, QueuedRequest, Store, StoreError,
+    StoreResult, Timestamp, TrackedSession,
 };
 
 /// The embedded migrations: `migrations/postgres/<version>_<description>.sql`, compiled into
 /// the binary. A new file must be listed here too (a unit test checks the directory).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/postgres/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/postgres/0001_init.sql"),
+    ),
+    (
+        2,
+        "body sha256",
+        include_str!("../../migrations/postgres/0002_body_sha256.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -248,11 +255,15 @@ impl Store for PostgresStore {
                 "a delivery cannot be inserted as processing".into(),
             ));
         }
+        let hash = delivery.body_sha256();
+        // No conflict target: a clash on either unique key, (hook id, delivery id) or the
+        // body hash, stores nothing.
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO deliveries (hook_id, delivery_id, event, action, installation_id, repo, \
-             issue_key, body, status, note, received_at, updated_at, next_attempt_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $11) \
-             ON CONFLICT (hook_id, delivery_id) DO NOTHING RETURNING id",
+             issue_key, body, body_sha256, status, note, received_at, updated_at, \
+             next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $12) \
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(&delivery.hook_id)
         .bind(&delivery.delivery_id)
@@ -262,6 +273,7 @@ impl Store for PostgresStore {
         .bind(&delivery.repo)
         .bind(&delivery.issue_key)
         .bind(&delivery.body)
+        .bind(&hash)
         .bind(delivery.status.as_str())
         .bind(&delivery.note)
         .bind(now())
@@ -269,17 +281,27 @@ impl Store for PostgresStore {
         .await?;
         match id {
             Some(id) => Ok(Inserted::New(id)),
-            // ON CONFLICT waited for a concurrent insert of the same key to commit; this
-            // statement's snapshot is newer, so it sees that row.
-            None => Ok(Inserted::Duplicate(
-                sqlx::query_scalar(
-                    "SELECT id FROM deliveries WHERE hook_id = $1 AND delivery_id = $2",
+            // ON CONFLICT waited for a concurrent insert of the same key or body to commit;
+            // this statement's snapshot is newer, so it sees that row. The key wins (a
+            // redelivery), else the body (a replay under another key).
+            None => {
+                let id: Option<i64> = sqlx::query_scalar(
+                    "SELECT COALESCE(\
+                       (SELECT id FROM deliveries WHERE hook_id = $1 AND delivery_id = $2), \
+                       (SELECT id FROM deliveries WHERE body_sha256 = $3))",
                 )
                 .bind(&delivery.hook_id)
                 .bind(&delivery.delivery_id)
+                .bind(&hash)
                 .fetch_one(&self.pool)
-                .await?,
-            )),
+                .await?;
+                id.map(Inserted::Duplicate).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "delivery {} was neither inserted nor found",
+                        delivery.delivery_id
+                    ))
+                })
+            }
         }
     }
 
@@ -292,13 +314,10 @@ impl Store for PostgresStore {
                 "a delivery cannot be inserted as processing".into(),
             ));
         }
-        // A key repeated within the batch is a duplicate of its first occurrence: only first
-        // occurrences are sent (one INSERT must not meet the same key twice).
-        let mut keys: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
-        let unique: Vec<&NewDelivery> = batch
-            .iter()
-            .filter(|d| keys.insert((d.hook_id.as_str(), d.delivery_id.as_str())))
-            .collect();
+        // A key or a body repeated within the batch is a duplicate of its first occurrence:
+        // only first occurrences are sent (one INSERT must not meet the same key twice).
+        let plan = BatchPlan::new(batch);
+        let unique = &plan.unique;
         if unique.is_empty() {
             return Ok(Vec::new());
         }
@@ -310,22 +329,26 @@ impl Store for PostgresStore {
         let repos: Vec<Option<&str>> = unique.iter().map(|d| d.repo.as_deref()).collect();
         let issue_keys: Vec<Option<&str>> = unique.iter().map(|d| d.issue_key.as_deref()).collect();
         let bodies: Vec<&[u8]> = unique.iter().map(|d| d.body.as_slice()).collect();
+        let hashes: Vec<&str> = plan.hashes.iter().map(String::as_str).collect();
         let statuses: Vec<&str> = unique.iter().map(|d| d.status.as_str()).collect();
         let notes: Vec<Option<&str>> = unique.iter().map(|d| d.note.as_deref()).collect();
 
         // One multi-row INSERT (one round trip) in one transaction (one WAL flush at commit).
+        // No conflict target: a clash on either unique key stores nothing.
         let mut tx = self.pool.begin().await?;
         let inserted: Vec<(i64, String, String)> = sqlx::query_as(
             "INSERT INTO deliveries (hook_id, delivery_id, event, action, installation_id, repo, \
-             issue_key, body, status, note, received_at, updated_at, next_attempt_at) \
+             issue_key, body, body_sha256, status, note, received_at, updated_at, \
+             next_attempt_at) \
              SELECT hook_id, delivery_id, event, action, installation_id, repo, issue_key, body, \
-                    status, note, $11, $11, $11 \
+                    body_sha256, status, note, $12, $12, $12 \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], \
-                         $6::text[], $7::text[], $8::bytea[], $9::text[], $10::text[]) \
+                         $6::text[], $7::text[], $8::bytea[], $9::text[], $10::text[], \
+                         $11::text[]) \
                   WITH ORDINALITY AS t(hook_id, delivery_id, event, action, installation_id, \
-                                       repo, issue_key, body, status, note, ord) \
+                                       repo, issue_key, body, body_sha256, status, note, ord) \
              ORDER BY ord \
-             ON CONFLICT (hook_id, delivery_id) DO NOTHING RETURNING id, hook_id, delivery_id",
+             ON CONFLICT DO NOTHING RETURNING id, hook_id, delivery_id",
         )
         .bind(&hook_ids)
         .bind(&guids)
@@ -335,61 +358,69 @@ impl Store for PostgresStore {
         .bind(&repos)
         .bind(&issue_keys)
         .bind(&bodies)
+        .bind(&hashes)
         .bind(&statuses)
         .bind(&notes)
         .bind(now())
         .fetch_all(&mut *tx)
         .await?;
-        let mut ids: HashMap<(String, String), Inserted> = inserted
-            .into_iter()
-            .map(|(id, hook, guid)| ((hook, guid), Inserted::New(id)))
+        let position: HashMap<(&str, &str), usize> = hook_ids
+            .iter()
+            .zip(&guids)
+            .enumerate()
+            .map(|(n, (&hook, &guid))| ((hook, guid), n))
             .collect();
-        if ids.len() < unique.len() {
+        let mut stored: Vec<Option<Inserted>> = vec![None; unique.len()];
+        for (id, hook, guid) in inserted {
+            if let Some(&n) = position.get(&(hook.as_str(), guid.as_str())) {
+                stored[n] = Some(Inserted::New(id));
+            }
+        }
+        let missing: Vec<usize> = (0..unique.len()).filter(|&n| stored[n].is_none()).collect();
+        if !missing.is_empty() {
             // Stored before (or by a concurrent insert that ON CONFLICT waited for; this
-            // statement's snapshot is newer, so it sees that row).
-            let (hooks, guids): (Vec<&str>, Vec<&str>) = unique
-                .iter()
-                .filter(|d| !ids.contains_key(&(d.hook_id.clone(), d.delivery_id.clone())))
-                .map(|d| (d.hook_id.as_str(), d.delivery_id.as_str()))
-                .unzip();
-            let existing: Vec<(i64, String, String)> = sqlx::query_as(
-                "SELECT d.id, d.hook_id, d.delivery_id FROM deliveries d \
-                 JOIN UNNEST($1::text[], $2::text[]) AS k(hook_id, delivery_id) \
-                   ON d.hook_id = k.hook_id AND d.delivery_id = k.delivery_id",
+            // statement's snapshot is newer, so it sees that row): the one with the key (a
+            // redelivery), else the one with the body (a replay under another key).
+            let (hooks, guids): (Vec<&str>, Vec<&str>) =
+                missing.iter().map(|&n| (hook_ids[n], guids[n])).unzip();
+            let missing_hashes: Vec<&str> = missing.iter().map(|&n| hashes[n]).collect();
+            let existing: Vec<(i64, Option<i64>)> = sqlx::query_as(
+                "SELECT k.ord, COALESCE(\
+                   (SELECT d.id FROM deliveries d \
+                    WHERE d.hook_id = k.hook_id AND d.delivery_id = k.delivery_id), \
+                   (SELECT d.id FROM deliveries d WHERE d.body_sha256 = k.body_sha256)) \
+                 FROM UNNEST($1::text[], $2::text[], $3::text[]) \
+                      WITH ORDINALITY AS k(hook_id, delivery_id, body_sha256, ord)",
             )
             .bind(&hooks)
             .bind(&guids)
+            .bind(&missing_hashes)
             .fetch_all(&mut *tx)
             .await?;
-            for (id, hook, guid) in existing {
-                ids.insert((hook, guid), Inserted::Duplicate(id));
+            for (ord, id) in existing {
+                let n = usize::try_from(ord - 1)
+                    .ok()
+                    .and_then(|m| missing.get(m).copied());
+                if let (Some(n), Some(id)) = (n, id) {
+                    stored[n] = Some(Inserted::Duplicate(id));
+                }
             }
         }
         tx.commit().await?;
 
-        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
-        batch
-            .iter()
-            .map(|delivery| {
-                let key = (delivery.hook_id.as_str(), delivery.delivery_id.as_str());
-                let answer = ids
-                    .get(&(delivery.hook_id.clone(), delivery.delivery_id.clone()))
-                    .copied()
-                    .ok_or_else(|| {
-                        StoreError::Invalid(format!(
-                            "delivery {} was neither inserted nor found",
-                            delivery.delivery_id
-                        ))
-                    })?;
-                Ok(match answer {
-                    Inserted::New(id) if !seen.insert(key) => Inserted::Duplicate(id),
-                    answer => {
-                        seen.insert(key);
-                        answer
-                    }
+        let answers = stored
+            .into_iter()
+            .enumerate()
+            .map(|(n, answer)| {
+                answer.ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "delivery {} was neither inserted nor found",
+                        unique[n].delivery_id
+                    ))
                 })
             })
-            .collect()
+            .collect::<StoreResult<Vec<Inserted>>>()?;
+        Ok(plan.answers(&answers))
     }
 
     /// Each round is one short transaction:

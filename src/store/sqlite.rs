@@ -7,8 +7,7 @@
 //! writer waits on `busy_timeout` instead of failing to upgrade a read lock).
 
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -23,17 +22,24 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlSafeStr};
 
 use super::{
-    Delivery, DeliveryStatus, Inserted, NewDelivery, QueuedRequest, Store, StoreError, StoreResult,
-    Timestamp, TrackedSession,
+    BatchPlan, Delivery, DeliveryStatus, Inserted, NewDelivery, QueuedRequest, Store, StoreError,
+    StoreResult, Timestamp, TrackedSession,
 };
 
 /// The embedded migrations: `migrations/sqlite/<version>_<description>.sql`, compiled into
 /// the binary. A new file must be listed here too (a unit test checks the directory).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "init",
-    include_str!("../../migrations/sqlite/0001_init.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "init",
+        include_str!("../../migrations/sqlite/0001_init.sql"),
+    ),
+    (
+        2,
+        "body sha256",
+        include_str!("../../migrations/sqlite/0002_body_sha256.sql"),
+    ),
+];
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(
@@ -56,7 +62,7 @@ fn migrator() -> Migrator {
 /// proceed alongside it (WAL).
 const MAX_CONNECTIONS: u32 = 4;
 
-/// Rows per multi-row INSERT of `insert_deliveries` (10 parameters a row, under SQLite's
+/// Rows per multi-row INSERT of `insert_deliveries` (11 parameters a row, under SQLite's
 /// 32766-parameter limit).
 const MAX_ROWS: usize = 256;
 
@@ -190,6 +196,31 @@ fn queued_from_row(row: &SqliteRow) -> StoreResult<QueuedRequest> {
     })
 }
 
+/// The id of the stored delivery a `delivery` that was not inserted clashed with: the one
+/// with its key (a redelivery) or else the one with its body (a replay under another key).
+async fn stored_id(
+    conn: &mut sqlx::SqliteConnection,
+    delivery: &NewDelivery,
+    hash: &str,
+) -> StoreResult<i64> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "SELECT COALESCE(\
+           (SELECT id FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2), \
+           (SELECT id FROM deliveries WHERE body_sha256 = ?3))",
+    )
+    .bind(&delivery.hook_id)
+    .bind(&delivery.delivery_id)
+    .bind(hash)
+    .fetch_one(conn)
+    .await?;
+    id.ok_or_else(|| {
+        StoreError::Invalid(format!(
+            "delivery {} was neither inserted nor found",
+            delivery.delivery_id
+        ))
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
@@ -227,12 +258,16 @@ impl Store for SqliteStore {
             ));
         }
         let now = micros(now());
+        let hash = delivery.body_sha256();
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        // No conflict target: a clash on either unique key, (hook id, delivery id) or the
+        // body hash, stores nothing.
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO deliveries (hook_id, delivery_id, event, action, installation_id, repo, \
-             issue_key, body, status, note, received_at, updated_at, next_attempt_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11, ?11) \
-             ON CONFLICT (hook_id, delivery_id) DO NOTHING RETURNING id",
+             issue_key, body, body_sha256, status, note, received_at, updated_at, \
+             next_attempt_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?12, ?12) \
+             ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(&delivery.hook_id)
         .bind(&delivery.delivery_id)
@@ -242,6 +277,7 @@ impl Store for SqliteStore {
         .bind(&delivery.repo)
         .bind(&delivery.issue_key)
         .bind(&delivery.body)
+        .bind(&hash)
         .bind(delivery.status.as_str())
         .bind(&delivery.note)
         .bind(now)
@@ -249,15 +285,7 @@ impl Store for SqliteStore {
         .await?;
         let inserted = match id {
             Some(id) => Inserted::New(id),
-            None => Inserted::Duplicate(
-                sqlx::query_scalar(
-                    "SELECT id FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2",
-                )
-                .bind(&delivery.hook_id)
-                .bind(&delivery.delivery_id)
-                .fetch_one(&mut *tx)
-                .await?,
-            ),
+            None => Inserted::Duplicate(stored_id(&mut tx, delivery, &hash).await?),
         };
         tx.commit().await?;
         Ok(inserted)
@@ -272,16 +300,19 @@ impl Store for SqliteStore {
                 "a delivery cannot be inserted as processing".into(),
             ));
         }
-        // A key repeated within the batch is a duplicate of its first occurrence: only first
-        // occurrences are sent.
-        let mut keys: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
-        let unique: Vec<&NewDelivery> = batch
-            .iter()
-            .filter(|d| keys.insert((d.hook_id.as_str(), d.delivery_id.as_str())))
-            .collect();
-        if unique.is_empty() {
+        // A key or a body repeated within the batch is a duplicate of its first occurrence:
+        // only first occurrences are sent.
+        let plan = BatchPlan::new(batch);
+        if plan.unique.is_empty() {
             return Ok(Vec::new());
         }
+        let position: HashMap<(&str, &str), usize> = plan
+            .unique
+            .iter()
+            .enumerate()
+            .map(|(n, d)| ((d.hook_id.as_str(), d.delivery_id.as_str()), n))
+            .collect();
+        let mut stored: Vec<Option<Inserted>> = vec![None; plan.unique.len()];
         let now = micros(now());
         // One write transaction, one commit: with `synchronous = FULL` that is one fsync of
         // the WAL for the whole batch. Rows go in multi-row INSERTs of power-of-two sizes
@@ -289,24 +320,24 @@ impl Store for SqliteStore {
         // statement is a round trip to the connection's thread, which is what a per-row
         // INSERT loop spends its time on.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut ids: HashMap<(String, String), Inserted> = HashMap::with_capacity(unique.len());
-        let mut rest: &[&NewDelivery] = &unique;
-        while !rest.is_empty() {
-            let size = 1usize << (usize::BITS - 1 - rest.len().min(MAX_ROWS).leading_zeros());
-            let (chunk, tail) = rest.split_at(size);
-            rest = tail;
+        let mut start = 0;
+        while start < plan.unique.len() {
+            let left = plan.unique.len() - start;
+            let size = 1usize << (usize::BITS - 1 - left.min(MAX_ROWS).leading_zeros());
+            let chunk = start..start + size;
+            start += size;
             let mut sql = String::from(
                 "INSERT INTO deliveries (hook_id, delivery_id, event, action, installation_id, \
-                 repo, issue_key, body, status, note, received_at, updated_at, next_attempt_at) \
-                 VALUES ",
+                 repo, issue_key, body, body_sha256, status, note, received_at, updated_at, \
+                 next_attempt_at) VALUES ",
             );
-            for n in 0..chunk.len() {
-                let p = n * 10;
+            for n in 0..size {
+                let p = n * 11;
                 if n > 0 {
                     sql.push_str(", ");
                 }
                 sql.push_str(&format!(
-                    "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?1, ?1)",
+                    "(?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?{}, ?1, ?1, ?1)",
                     p + 2,
                     p + 3,
                     p + 4,
@@ -316,16 +347,16 @@ impl Store for SqliteStore {
                     p + 8,
                     p + 9,
                     p + 10,
-                    p + 11
+                    p + 11,
+                    p + 12
                 ));
             }
-            sql.push_str(
-                " ON CONFLICT (hook_id, delivery_id) DO NOTHING \
-                 RETURNING id, hook_id, delivery_id",
-            );
+            // No conflict target: a clash on either unique key stores nothing.
+            sql.push_str(" ON CONFLICT DO NOTHING RETURNING id, hook_id, delivery_id");
             let mut query =
                 sqlx::query_as::<_, (i64, String, String)>(sqlx::AssertSqlSafe(sql)).bind(now);
-            for delivery in chunk {
+            for n in chunk {
+                let delivery = plan.unique[n];
                 query = query
                     .bind(&delivery.hook_id)
                     .bind(&delivery.delivery_id)
@@ -335,52 +366,28 @@ impl Store for SqliteStore {
                     .bind(&delivery.repo)
                     .bind(&delivery.issue_key)
                     .bind(&delivery.body)
+                    .bind(&plan.hashes[n])
                     .bind(delivery.status.as_str())
                     .bind(&delivery.note);
             }
             for (id, hook, guid) in query.fetch_all(&mut *tx).await? {
-                ids.insert((hook, guid), Inserted::New(id));
+                if let Some(&n) = position.get(&(hook.as_str(), guid.as_str())) {
+                    stored[n] = Some(Inserted::New(id));
+                }
             }
         }
-        // Stored before this batch: duplicates (rare; one lookup each).
-        for delivery in &unique {
-            let key = (delivery.hook_id.clone(), delivery.delivery_id.clone());
-            if let Entry::Vacant(slot) = ids.entry(key) {
-                let id: i64 = sqlx::query_scalar(
-                    "SELECT id FROM deliveries WHERE hook_id = ?1 AND delivery_id = ?2",
-                )
-                .bind(&delivery.hook_id)
-                .bind(&delivery.delivery_id)
-                .fetch_one(&mut *tx)
-                .await?;
-                slot.insert(Inserted::Duplicate(id));
-            }
+        // Stored before this batch (same key or same body): duplicates (one lookup each).
+        let mut answers = Vec::with_capacity(stored.len());
+        for (n, answer) in stored.into_iter().enumerate() {
+            answers.push(match answer {
+                Some(answer) => answer,
+                None => {
+                    Inserted::Duplicate(stored_id(&mut tx, plan.unique[n], &plan.hashes[n]).await?)
+                }
+            });
         }
         tx.commit().await?;
-
-        let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(batch.len());
-        batch
-            .iter()
-            .map(|delivery| {
-                let key = (delivery.hook_id.as_str(), delivery.delivery_id.as_str());
-                let answer = ids
-                    .get(&(delivery.hook_id.clone(), delivery.delivery_id.clone()))
-                    .copied()
-                    .ok_or_else(|| {
-                        StoreError::Invalid(format!(
-                            "delivery {} was neither inserted nor found",
-                            delivery.delivery_id
-                        ))
-                    })?;
-                Ok(match answer {
-                    Inserted::New(id) if !seen.insert(key) => Inserted::Duplicate(id),
-                    answer => {
-                        seen.insert(key);
-                        answer
-                    }
-                })
-            })
-            .collect()
+        Ok(plan.answers(&answers))
     }
 
     async fn claim_delivery(&self, worker: &str, lease: Duration) -> StoreResult<Option<Delivery>> {
