@@ -11,8 +11,44 @@ use prometheus_client::registry::Registry;
 
 use crate::jules::CallObserver;
 
+/// The `event` label of the requests refused before (or at) the signature check: their
+/// `X-GitHub-Event` is anyone's text, and a label value per name would let anyone add series.
+pub const UNVERIFIED: &str = "unverified";
+
+/// The `event` label of verified deliveries of an event outside [`KNOWN_EVENTS`].
+pub const OTHER_EVENT: &str = "other";
+
+/// The GitHub events that keep their name as the `event` label: those the App subscribes to
+/// (`app.yml`), those every App receives (`installation`, `installation_repositories`), and
+/// the others `payload::parse_event` recognises.
+pub const KNOWN_EVENTS: &[&str] = &[
+    "installation",
+    "installation_repositories",
+    "issue_comment",
+    "issues",
+    "ping",
+    "pull_request",
+    "pull_request_review_comment",
+    "pull_request_target",
+    "push",
+    "schedule",
+    "workflow_dispatch",
+    "workflow_run",
+];
+
+/// The `event` label of a verified delivery of `event`: its name if known, else
+/// [`OTHER_EVENT`]. The label set stays fixed whatever a signed sender puts in the header.
+pub fn event_label(event: &str) -> &'static str {
+    KNOWN_EVENTS
+        .iter()
+        .copied()
+        .find(|known| *known == event)
+        .unwrap_or(OTHER_EVENT)
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct DeliveryLabels {
+    /// One of [`KNOWN_EVENTS`], [`OTHER_EVENT`] or [`UNVERIFIED`].
     pub event: String,
     /// accepted, duplicate, ignored, rejected, done, failed, dead
     pub outcome: String,
@@ -90,7 +126,19 @@ impl Metrics {
         })
     }
 
-    pub fn delivery(&self, event: &str, outcome: &str) {
+    /// Counts a verified delivery of `event` (the `X-GitHub-Event` header; labelled by
+    /// [`event_label`]) with `outcome`.
+    pub fn delivery(&self, event: &str, outcome: &'static str) {
+        self.count_delivery(event_label(event), outcome);
+    }
+
+    /// Counts a request refused before or at the signature check, under [`UNVERIFIED`]
+    /// whatever event it names.
+    pub fn unverified_delivery(&self, outcome: &'static str) {
+        self.count_delivery(UNVERIFIED, outcome);
+    }
+
+    fn count_delivery(&self, event: &'static str, outcome: &'static str) {
         self.deliveries
             .get_or_create(&DeliveryLabels {
                 event: event.to_owned(),
@@ -133,5 +181,55 @@ impl Metrics {
             text.clear();
         }
         text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_known_event_names_become_labels() {
+        for event in KNOWN_EVENTS {
+            assert_eq!(event_label(event), *event);
+        }
+        for event in [
+            "",
+            "Issues",
+            "issues ",
+            "made-up",
+            "check_run",
+            "unverified",
+            "other",
+        ] {
+            assert_eq!(event_label(event), OTHER_EVENT, "{event:?}");
+        }
+        // The labels a delivery can carry are these and no others.
+        assert!(!KNOWN_EVENTS.contains(&UNVERIFIED) && !KNOWN_EVENTS.contains(&OTHER_EVENT));
+    }
+
+    #[test]
+    fn delivery_counts_use_the_fixed_labels() {
+        let metrics = Metrics::new();
+        metrics.delivery("issues", "accepted");
+        metrics.delivery("made-up-1", "ignored");
+        metrics.delivery("made-up-2", "ignored");
+        metrics.unverified_delivery("rejected");
+        let text = metrics.encode();
+        assert!(!text.contains("made-up"), "{text}");
+        assert!(
+            text.contains(r#"jules_bridge_deliveries_total{event="other",outcome="ignored"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"jules_bridge_deliveries_total{event="unverified",outcome="rejected"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"jules_bridge_deliveries_total{event="issues",outcome="accepted"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -58,23 +58,22 @@ pub async fn receive(
     body: Bytes,
 ) -> Response {
     let event = header(&headers, "x-github-event").unwrap_or("").to_owned();
-    let outcome = |label: &str| {
-        state
-            .metrics
-            .delivery(if event.is_empty() { "unknown" } else { &event }, label)
-    };
 
+    // Until the signature is verified the headers are anyone's: nothing from them goes into
+    // a metric label (each value would be a new series).
     if !verify_signature(
         &state.secrets,
         &body,
         header(&headers, "x-hub-signature-256"),
     ) {
-        outcome("rejected");
+        state.metrics.unverified_delivery("rejected");
         return reply(
             StatusCode::UNAUTHORIZED,
             "missing or invalid X-Hub-Signature-256",
         );
     }
+    // Verified: known event names label the counts, any other name counts as `other`.
+    let outcome = |label: &'static str| state.metrics.delivery(&event, label);
     if event.is_empty() {
         outcome("rejected");
         return reply(StatusCode::BAD_REQUEST, "missing X-GitHub-Event");
