@@ -31,6 +31,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Visitor};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value};
+
+use crate::engine::ci_fixer::CiFixerPolicy;
 use yaml_rust2::scanner::{Scanner, TokenType};
 
 use crate::handler::Settings;
@@ -63,6 +65,20 @@ pub struct RepoConfig {
     /// Bot logins that may trigger sessions (with or without `[bot]`).
     pub allowed_bots: Option<Vec<String>>,
     pub limits: Option<Limits>,
+    /// Failed workflow runs that start a fixing session (off when absent).
+    pub ci_fixer: Option<CiFixer>,
+}
+
+/// `ci_fixer:`: the opt-in to fix failed workflow runs, naming which.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CiFixer {
+    /// Workflow names or files (`CI`, `ci.yml`).
+    pub workflows: Vec<String>,
+    /// Branch names; `name/*` matches a prefix, `*` any branch.
+    pub branches: Vec<String>,
+    /// Fix sessions per branch in 24 hours (1 to 20, default 2).
+    pub max_per_branch_per_day: Option<u32>,
 }
 
 /// How much one repository may use Jules.
@@ -100,7 +116,10 @@ const TOP_KEYS: &[&str] = &[
     "prompt_template",
     "allowed_bots",
     "limits",
+    "ci_fixer",
 ];
+
+const CI_FIXER_KEYS: &[&str] = &["workflows", "branches", "max_per_branch_per_day"];
 
 const LIMIT_KEYS: &[&str] = &["max_concurrent_sessions", "daily_session_budget"];
 
@@ -401,6 +420,24 @@ impl RepoConfig {
         if let Some(budget) = self.daily_session_budget() {
             settings.daily_session_budget = Some(budget);
         }
+        if let Some(fixer) = &self.ci_fixer {
+            let trimmed = |items: &[String]| -> Vec<String> {
+                items.iter().map(|item| item.trim().to_owned()).collect()
+            };
+            let branches = trimmed(&fixer.branches);
+            settings.ci_fixer = Some(CiFixerPolicy {
+                workflows: trimmed(&fixer.workflows),
+                // `*` alone: any branch.
+                branches: if branches.iter().any(|b| b == "*") {
+                    Vec::new()
+                } else {
+                    branches
+                },
+                max_per_branch_per_day: fixer
+                    .max_per_branch_per_day
+                    .unwrap_or(crate::engine::ci_fixer::DEFAULT_MAX_PER_BRANCH_PER_DAY),
+            });
+        }
         settings
     }
 
@@ -620,7 +657,97 @@ impl Checker<'_> {
                 }
                 "allowed_bots" => self.bots(line, value),
                 "limits" => self.limits(line, value),
+                "ci_fixer" => self.ci_fixer(line, value),
                 unknown => self.unknown_top(line, unknown),
+            }
+        }
+    }
+
+    fn ci_fixer(&mut self, line: Option<usize>, value: &Value) {
+        const EXAMPLE: &str = "`ci_fixer: {workflows: [CI], branches: [main]}`";
+        let Value::Mapping(mapping) = value else {
+            self.problem(
+                line,
+                &format!(
+                    "`ci_fixer` must be a mapping such as {EXAMPLE}, not {}",
+                    describe(value)
+                ),
+            );
+            return;
+        };
+        for required in ["workflows", "branches"] {
+            if !mapping.contains_key(required) {
+                self.problem(
+                    line,
+                    &format!("`ci_fixer` needs `{required}`: the CI fixer acts only on the workflows and branches you name, such as {EXAMPLE}"),
+                );
+            }
+        }
+        for (key, value) in mapping {
+            let name = key.as_str().map_or_else(|| key_text(key), str::to_owned);
+            let line = self.line(Some("ci_fixer"), &name).or(line);
+            match name.as_str() {
+                "workflows" | "branches" => {
+                    let items = match value {
+                        Value::Sequence(items) if !items.is_empty() => items,
+                        other => {
+                            self.problem(
+                                line,
+                                &format!(
+                                    "`ci_fixer.{name}` must be a non-empty list of names, not {}",
+                                    describe(other)
+                                ),
+                            );
+                            continue;
+                        }
+                    };
+                    for item in items {
+                        let text = item.as_str().map(str::trim).unwrap_or_default();
+                        if text.is_empty() {
+                            self.problem(
+                                line,
+                                &format!(
+                                    "`ci_fixer.{name}` holds names, not {}",
+                                    describe(item)
+                                ),
+                            );
+                        } else if name == "branches" && text != "*" {
+                            let branch = text.strip_suffix('*').unwrap_or(text);
+                            let branch = branch.trim_end_matches('/');
+                            if let Err(why) = check_branch(branch) {
+                                self.problem(
+                                    line,
+                                    &format!(
+                                        "`ci_fixer.branches` {} is not a branch name: {why}",
+                                        code_text(text)
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+                "max_per_branch_per_day" => match value.as_i64() {
+                    Some(count) if (1..=20).contains(&count) => {}
+                    _ => self.problem(
+                        line,
+                        &format!(
+                            "`ci_fixer.max_per_branch_per_day` must be a whole number from 1 to 20, not {}",
+                            describe(value)
+                        ),
+                    ),
+                },
+                _ => {
+                    let suggestion = closest(&name, CI_FIXER_KEYS)
+                        .map(|known| format!("did you mean `{known}`?"))
+                        .unwrap_or_else(|| format!("the keys are {}", key_list(CI_FIXER_KEYS)));
+                    self.problem(
+                        line,
+                        &format!(
+                            "unknown key {} under `ci_fixer`; {suggestion}",
+                            code_text(&name)
+                        ),
+                    );
+                }
             }
         }
     }
@@ -1038,6 +1165,7 @@ limits:
                     max_concurrent_sessions: Some(3),
                     daily_session_budget: Some(15),
                 }),
+                ci_fixer: None,
             }
         );
         assert_eq!(config.max_concurrent_sessions(), Some(3));
@@ -1077,14 +1205,14 @@ colour: blue
                 "line 3: unknown key `triger_label`; did you mean `trigger_label`?".to_owned(),
                 "line 5: unknown key `max_sessions` under `limits`; the keys are `max_concurrent_sessions`, `daily_session_budget`".to_owned(),
                 "line 6: unknown key `daily-session-budget` under `limits`; did you mean `daily_session_budget`?".to_owned(),
-                "line 7: unknown key `colour`; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`".to_owned(),
+                "line 7: unknown key `colour`; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`".to_owned(),
             ]
         );
         assert_eq!(
             problems("max_concurrent_sessions: 2\nwait: done\n"),
             vec![
                 "line 1: unknown key `max_concurrent_sessions`; it belongs under `limits:` (`limits.max_concurrent_sessions`)".to_owned(),
-                "line 2: unknown key `wait`: it is an input of the GitHub Action, not a setting of this file; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`".to_owned(),
+                "line 2: unknown key `wait`: it is an input of the GitHub Action, not a setting of this file; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`".to_owned(),
             ]
         );
         assert_eq!(
@@ -1270,6 +1398,52 @@ automation_mode: [AUTO_CREATE_PR]
         assert_eq!(found.len(), 1);
         assert!(found[0].starts_with("unknown key `a'b c`;") || found[0].starts_with("line"));
         assert!(!found[0].contains('\n'));
+    }
+
+    #[test]
+    fn the_ci_fixer_is_off_unless_named_and_checked_when_it_is() {
+        assert_eq!(
+            RepoConfig::default().apply(&Settings::default()).ci_fixer,
+            None
+        );
+        let config = parse(
+            "ci_fixer:\n  workflows: [CI, deploy.yml]\n  branches: [main, 'release/*']\n  max_per_branch_per_day: 3\n",
+        )
+        .unwrap();
+        let policy = config.apply(&Settings::default()).ci_fixer.unwrap();
+        assert_eq!(
+            policy.workflows,
+            vec!["CI".to_owned(), "deploy.yml".to_owned()]
+        );
+        assert_eq!(
+            policy.branches,
+            vec!["main".to_owned(), "release/*".to_owned()]
+        );
+        assert_eq!(policy.max_per_branch_per_day, 3);
+        let any = parse("ci_fixer: {workflows: [CI], branches: ['*']}").unwrap();
+        let policy = any.apply(&Settings::default()).ci_fixer.unwrap();
+        assert!(policy.branches.is_empty());
+        assert_eq!(policy.max_per_branch_per_day, 2);
+
+        for (yaml, expected) in [
+            ("ci_fixer: true", "`ci_fixer` must be a mapping"),
+            ("ci_fixer: {workflows: [CI]}", "`ci_fixer` needs `branches`"),
+            (
+                "ci_fixer: {workflows: [], branches: [main]}",
+                "non-empty list",
+            ),
+            (
+                "ci_fixer: {workflows: [CI], branches: [main], max_per_branch_per_day: 99}",
+                "1 to 20",
+            ),
+            (
+                "ci_fixer: {workflows: [CI], branches: [main], branch: x}",
+                "did you mean `branches`?",
+            ),
+        ] {
+            let problems = parse(yaml).unwrap_err().0.join("\n");
+            assert!(problems.contains(expected), "{yaml}: {problems}");
+        }
     }
 
     #[test]

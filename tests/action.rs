@@ -624,6 +624,11 @@ const SHA_3: &str = "ccb5820ced9479c074f688cc328bf03f341a511d";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_workflow_run_starts_a_ci_fixer() {
     let world = World::new().await;
+    world.github.set_run_jobs(
+        REPO,
+        289782451,
+        &[("unit tests", "failure"), ("lint", "success")],
+    );
     let run = world.run(
         "workflow_run",
         &failed_run("feature-x", SHA_1, "Codertocat", "pull_request", Some(7)),
@@ -652,6 +657,11 @@ async fn a_failed_workflow_run_starts_a_ci_fixer() {
             .starting_branch,
         "feature-x"
     );
+    assert!(session.prompt.contains("unit tests"), "{}", session.prompt);
+    assert!(
+        !session.prompt.contains("lint"),
+        "only failed jobs are named"
+    );
     // It reports on its pull request, and says which attempt this is.
     let status = world.status_comment(7);
     assert!(
@@ -660,6 +670,40 @@ async fn a_failed_workflow_run_starts_a_ci_fixer() {
             .contains("CI fix attempt 1 of 2 in 24 hours on `feature-x`"),
         "{}",
         status.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_push_without_a_pull_request_reports_on_the_ci_fixer_issue() {
+    let world = World::new().await;
+    let first = world.run(
+        "workflow_run",
+        &failed_run("main", SHA_1, "Codertocat", "push", None),
+        &[],
+    );
+    assert_eq!(first.outputs["action-taken"], "created", "{}", first.stdout);
+    let issues = world.github.issues(REPO);
+    assert_eq!(issues.len(), 1, "one CI-fixer issue is opened");
+    assert_eq!(issues[0].labels, vec!["jules-bridge-ci".to_owned()]);
+    let number = issues[0].number;
+    assert!(world
+        .status_comment(number)
+        .body
+        .contains("CI fix attempt 1 of 2 in 24 hours on `main`"));
+    // The next failure reports on the same issue.
+    world.run(
+        "workflow_run",
+        &failed_run("main", SHA_2, "Codertocat", "push", None),
+        &[],
+    );
+    assert_eq!(world.github.issues(REPO).len(), 1);
+    assert_eq!(
+        world
+            .comments(number)
+            .iter()
+            .filter(|c| c.body.contains("<!-- jules-bridge:session="))
+            .count(),
+        2
     );
 }
 

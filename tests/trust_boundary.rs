@@ -168,3 +168,105 @@ async fn a_server_that_cannot_learn_its_identity_waits_instead_of_guessing() {
     );
     bridge.stop().await;
 }
+
+/// The real `workflow_run.completed` delivery, as the App receives it for a failed run of a
+/// `push` (or `event`) on `branch` in the App's repository, caused by `actor`.
+fn failed_run(actor: &str, event: &str, branch: &str, sha: &str) -> serde_json::Value {
+    let mut payload = fixture(
+        "workflow_run.completed.json",
+        &[
+            ("/workflow_run/conclusion", serde_json::json!("failure")),
+            ("/workflow_run/event", serde_json::json!(event)),
+            ("/workflow_run/head_branch", serde_json::json!(branch)),
+            ("/workflow_run/head_sha", serde_json::json!(sha)),
+            ("/workflow_run/name", serde_json::json!("CI")),
+            (
+                "/workflow_run/head_repository/full_name",
+                serde_json::json!(APP_REPO),
+            ),
+            (
+                "/workflow_run/triggering_actor/login",
+                serde_json::json!(actor),
+            ),
+            ("/workflow_run/actor/login", serde_json::json!(actor)),
+            ("/repository/full_name", serde_json::json!(APP_REPO)),
+            ("/repository/name", serde_json::json!("codinasion-bot-try")),
+            ("/repository/owner/login", serde_json::json!("codinasion")),
+            ("/sender/login", serde_json::json!(actor)),
+        ],
+    );
+    payload["installation"] = serde_json::json!({"id": INSTALLATION});
+    payload
+}
+
+const SHA: &str = "3484a3fb816e0859fd6e1cea078d76385ff50625";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsiders_failed_run_starts_nothing_in_a_repository_that_did_not_opt_in() {
+    let world = World::new(Mode::App).await;
+    let bridge = world.start().await;
+    // An outsider's fork pull request made a `pull_request_target` workflow fail, and a
+    // maintainer's push failed too; the repository never opted in to the CI fixer.
+    for (actor, event) in [("mallory", "pull_request_target"), ("harshraj8843", "push")] {
+        let run = failed_run(actor, event, "main", SHA);
+        assert_eq!(world.deliver(&bridge, "workflow_run", &run).await, 202);
+    }
+    bridge.drained().await;
+    assert_eq!(world.jules.request_count("sessions.create"), 0);
+    let notes: Vec<String> = bridge
+        .deliveries()
+        .await
+        .into_iter()
+        .filter_map(|d| d.note)
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .all(|n| n.contains("the CI fixer is off for this repository")),
+        "{notes:?}"
+    );
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opted_in_ci_fixer_acts_for_writers_only_and_reports_where_people_look() {
+    let world = World::new(Mode::App).await;
+    world.github.set_file(
+        APP_REPO,
+        ".github/jules-bridge.yml",
+        "ci_fixer:\n  workflows: [CI]\n  branches: [main]\n",
+    );
+    world.github.set_permission(APP_REPO, "mallory", "read");
+    let bridge = world.start().await;
+
+    // An outsider, an event an outsider controls, a branch not named: nothing.
+    let cases = [
+        failed_run("mallory", "push", "main", SHA),
+        failed_run("harshraj8843", "pull_request_target", "main", SHA),
+        failed_run("harshraj8843", "push", "experiment", SHA),
+    ];
+    for run in &cases {
+        assert_eq!(world.deliver(&bridge, "workflow_run", run).await, 202);
+    }
+    bridge.drained().await;
+    assert_eq!(world.jules.request_count("sessions.create"), 0);
+
+    // The maintainer's push to main failed: one session, reported on the CI-fixer issue and
+    // tracked there like any other session.
+    let run = failed_run("harshraj8843", "push", "main", SHA);
+    assert_eq!(world.deliver(&bridge, "workflow_run", &run).await, 202);
+    bridge.drained().await;
+    assert_eq!(world.jules.request_count("sessions.create"), 1);
+    let issue = world.github.issues(APP_REPO).remove(0);
+    assert_eq!(issue.labels, vec!["jules-bridge-ci".to_owned()]);
+    assert_eq!(world.status_comments(issue.number).len(), 1);
+    let session = world.client.sessions(false);
+    futures::pin_mut!(session);
+    let session = futures::TryStreamExt::try_next(&mut session)
+        .await
+        .unwrap()
+        .unwrap();
+    let tracked = bridge.state.store.get_session(&session.name).await.unwrap();
+    assert_eq!(tracked.map(|t| t.issue), Some(issue.number as i64));
+    bridge.stop().await;
+}
