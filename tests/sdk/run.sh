@@ -8,8 +8,23 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 cd "$root"
 
-if [ ! -d "$here/node_modules" ]; then
+# Node.js and npm come from the machine: this script does not install system packages
+# (.ci/run, which runs as root, apt-installs them when missing).
+for tool in node npm; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "run.sh: '$tool' not found; the SDK check needs Node.js and npm: install them" >&2
+    echo "  (Debian/Ubuntu: apt-get install nodejs npm; or from nodejs.org) and run again" >&2
+    exit 1
+  fi
+done
+
+# The SDK from package-lock.json into node_modules (git-ignored): on the first run, and again
+# whenever the lock file or the Node.js version changes (stamp: node_modules/.lock-stamp).
+want="$(sha256sum "$here/package-lock.json" | cut -d ' ' -f 1) node $(node --version)"
+if [ ! -d "$here/node_modules" ] || [ "$(cat "$here/node_modules/.lock-stamp" 2>/dev/null)" != "$want" ]; then
+  echo "run.sh: installing the SDK (npm ci in tests/sdk)"
   (cd "$here" && npm ci --no-audit --no-fund)
+  echo "$want" >"$here/node_modules/.lock-stamp"
 fi
 
 # Build in the foreground first, so a build error (or a long wait on the
