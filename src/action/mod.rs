@@ -250,6 +250,7 @@ async fn run_inner<W: Write>(
         jules: &jules,
         settings: &inputs.settings,
         gate: None,
+        replies: Default::default(),
     };
 
     let mut outcome = handler

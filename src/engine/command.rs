@@ -355,8 +355,32 @@ fn interpret(
         )),
         "help" => Ok(Command::Help),
         "" if continuation.is_empty() => Ok(Command::Help),
-        _ => Ok(Command::Run(join_instruction(arguments, continuation))),
+        other => match mistyped_verb(other, verb_arguments, continuation) {
+            Some(meant) => Err(malformed(
+                command_line,
+                format!("Did you mean `{prefix} {meant}`? Nothing was sent to Jules."),
+            )),
+            None => Ok(Command::Run(join_instruction(arguments, continuation))),
+        },
     }
+}
+
+/// The command a lone first word was probably meant to be (`aprove`, `stauts`, `hlep`): a
+/// mistyped approval must not reach Jules as a message. Only a word that stands alone (or,
+/// for `approve`, with a plan id) counts, so a task that merely starts with a similar word
+/// (`/jules stats for the README`) is still a task.
+fn mistyped_verb(word: &str, arguments: &str, continuation: &str) -> Option<&'static str> {
+    if !continuation.is_empty() {
+        return None;
+    }
+    let word = word.to_lowercase();
+    ["approve", "status", "help"].into_iter().find(|&verb| {
+        let takes = verb == "approve" && is_plan_id(arguments);
+        let distance = strsim::damerau_levenshtein(&word, verb);
+        // One slip in a short word, two in a long one.
+        let close = distance > 0 && distance <= if verb.len() <= 5 { 1 } else { 2 };
+        close && (arguments.is_empty() || takes)
+    })
 }
 
 fn split_verb(arguments: &str) -> (&str, &str) {
@@ -381,7 +405,8 @@ fn parse_approve(
         }),
         (Some(plan), None) => Err(malformed(
             command_line,
-            format!("`{plan}` is not a plan id. {usage}"),
+            // The word is the person's own text: escaped, never inside a code span.
+            format!("{} is not a plan id. {usage}", super::escape::inline(plan)),
         )),
         (Some(_), Some(_)) => Err(malformed(
             command_line,
@@ -535,6 +560,39 @@ mod tests {
         assert_eq!(
             parse_commands("/Jules STATUS", "/jUlEs"),
             vec![Ok(Command::Status)]
+        );
+    }
+
+    #[test]
+    fn a_mistyped_command_is_answered_not_sent() {
+        for (body, meant) in [
+            ("/jules aprove", "approve"),
+            ("/jules approv 3f2a9c", "approve"),
+            ("/jules APROVE", "approve"),
+            ("/jules stauts", "status"),
+            ("/jules statsu", "status"),
+            ("/jules hlep", "help"),
+        ] {
+            match &parse(body)[..] {
+                [Err(CommandError::Malformed { reason, .. })] => assert!(
+                    reason.starts_with(&format!("Did you mean `/jules {meant}`?")),
+                    "{body}: {reason}"
+                ),
+                other => panic!("expected a suggestion for {body:?}, got {other:?}"),
+            }
+        }
+        // Tasks that merely start like a command are tasks.
+        assert_eq!(
+            parse("/jules stats for the README"),
+            vec![run("stats for the README")]
+        );
+        assert_eq!(parse("/jules hello"), vec![run("hello")]);
+        assert_eq!(
+            parse(
+                "/jules approved
+thanks"
+            ),
+            vec![run("approved\nthanks")]
         );
     }
 

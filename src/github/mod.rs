@@ -46,8 +46,9 @@ impl GitHubError {
         }
     }
 
-    /// Worth another try: rate limits, server errors, network trouble.
-    fn is_transient(&self) -> bool {
+    /// Worth another try: rate limits, server errors, network trouble. Anything else (401,
+    /// 403, 404, 410, 422, ...) is a permanent answer.
+    pub fn is_transient(&self) -> bool {
         match self {
             GitHubError::Api { status, message } => {
                 matches!(status, 429 | 500 | 502 | 503 | 504)

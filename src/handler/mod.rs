@@ -187,6 +187,11 @@ pub trait CreateGate: Send + Sync {
     ) -> Result<Admission, HandlerError>;
     /// Jules answered "at limit": queue the request; returns its position.
     async fn queue(&self, repo: &RepoName, issue: u64) -> Result<i64, HandlerError>;
+    /// Records that this request's reply `key` is being posted: false when an earlier
+    /// attempt of the same request already posted it.
+    async fn first_reply(&self, key: &str) -> Result<bool, HandlerError>;
+    /// The post of reply `key` failed: a later attempt may post it.
+    async fn forget_reply(&self, key: &str) -> Result<(), HandlerError>;
     /// The session the store maps this issue to (the newest), if any: in server mode the
     /// source of truth for "which session is this issue's".
     async fn tracked_session(
@@ -217,6 +222,22 @@ pub struct Handler<'a> {
     pub settings: &'a Settings,
     /// Limits and queueing (server mode); `None` starts sessions right away.
     pub gate: Option<&'a dyn CreateGate>,
+    /// How many replies of each kind this request posted, for their once-only keys.
+    pub replies: ReplyCounter,
+}
+
+/// Numbers the replies of one request per kind (`refused#1`, `help#1`, `help#2`): the same
+/// request, retried, gives its replies the same keys, so none is posted twice.
+#[derive(Debug, Default)]
+pub struct ReplyCounter(std::sync::Mutex<std::collections::HashMap<&'static str, u32>>);
+
+impl ReplyCounter {
+    fn next_key(&self, kind: &'static str) -> String {
+        let mut counts = self.0.lock().unwrap_or_else(|poison| poison.into_inner());
+        let n = counts.entry(kind).or_default();
+        *n += 1;
+        format!("{kind}#{n}")
+    }
 }
 
 /// The issue-scoped context of a request.
@@ -230,6 +251,31 @@ struct Request<'e> {
 }
 
 impl Handler<'_> {
+    /// Posts a reply (not the status comment) at most once per request: in server mode the
+    /// store records it before it is posted, and a retried delivery skips it.
+    async fn reply(
+        &self,
+        repo: &RepoName,
+        issue: u64,
+        kind: &'static str,
+        text: &str,
+    ) -> Result<(), HandlerError> {
+        let key = self.replies.next_key(kind);
+        if let Some(gate) = self.gate {
+            if !gate.first_reply(&key).await? {
+                tracing::debug!(%key, "reply already posted by an earlier attempt");
+                return Ok(());
+            }
+            if let Err(error) = self.github.create_comment(repo, issue, text).await {
+                gate.forget_reply(&key).await?;
+                return Err(error.into());
+            }
+            return Ok(());
+        }
+        self.github.create_comment(repo, issue, text).await?;
+        Ok(())
+    }
+
     /// Handles one event. `Err` means something failed that the user could not be told
     /// about on GitHub, or that the caller should retry.
     pub async fn handle(&self, event: &Event) -> Result<Outcome, HandlerError> {
@@ -315,8 +361,7 @@ impl Handler<'_> {
         let branch = match branches {
             Some(branches) if branches.is_fork_of(request.repo) => {
                 let text = render::fork_pull_request(branches.head_repo.as_deref());
-                self.github
-                    .create_comment(request.repo, request.issue.number, &text)
+                self.reply(request.repo, request.issue.number, "fork", &text)
                     .await?;
                 return Ok(Outcome::new(
                     ActionTaken::Refused,
@@ -359,8 +404,7 @@ impl Handler<'_> {
                         &self.settings.command_prefix,
                         &self.settings.trigger_label,
                     );
-                    self.github
-                        .create_comment(request.repo, request.issue.number, &text)
+                    self.reply(request.repo, request.issue.number, "malformed", &text)
                         .await?;
                     Outcome::new(ActionTaken::Help, format!("malformed command: {reason}"))
                 }
@@ -383,8 +427,7 @@ impl Handler<'_> {
                         .await?;
                     if branches.is_fork_of(request.repo) {
                         let text = render::fork_pull_request(branches.head_repo.as_deref());
-                        self.github
-                            .create_comment(request.repo, request.issue.number, &text)
+                        self.reply(request.repo, request.issue.number, "fork", &text)
                             .await?;
                         return Ok(Outcome::new(
                             ActionTaken::Refused,
@@ -403,8 +446,7 @@ impl Handler<'_> {
             Command::Help => {
                 let text =
                     render::help(&self.settings.command_prefix, &self.settings.trigger_label);
-                self.github
-                    .create_comment(request.repo, request.issue.number, &text)
+                self.reply(request.repo, request.issue.number, "help", &text)
                     .await?;
                 Ok(Outcome::new(ActionTaken::Help, "replied with the commands"))
             }
@@ -473,8 +515,7 @@ impl Handler<'_> {
             return Ok(None);
         }
         let text = render::refused(&sender.login, &permission.describe());
-        self.github
-            .create_comment(request.repo, request.issue.number, &text)
+        self.reply(request.repo, request.issue.number, "refused", &text)
             .await?;
         Ok(Some(Outcome::new(
             ActionTaken::Refused,

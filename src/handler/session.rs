@@ -139,7 +139,7 @@ impl Handler<'_> {
         session: &str,
     ) -> Result<Outcome, HandlerError> {
         let text = render::foreign_session();
-        self.github.create_comment(repo, number, &text).await?;
+        self.reply(repo, number, "foreign", &text).await?;
         Ok(Outcome::new(
             ActionTaken::Refused,
             format!("{session} does not belong to {repo}; nothing was done with it"),
@@ -160,7 +160,7 @@ impl Handler<'_> {
         match queued_comment {
             Some(id) => self.github.update_comment(repo, id, &text).await?,
             None => {
-                self.github.create_comment(repo, number, &text).await?;
+                self.reply(repo, number, "queued", &text).await?;
             }
         }
         Ok(Outcome::new(
@@ -201,7 +201,7 @@ impl Handler<'_> {
             }
             Found::Nothing => {
                 let text = render::no_session(&self.settings.command_prefix);
-                self.github.create_comment(repo, number, &text).await?;
+                self.reply(repo, number, "no-session", &text).await?;
                 return Ok(Outcome::ignored("there is no session to approve"));
             }
         };
@@ -211,7 +211,8 @@ impl Handler<'_> {
         let requester = found.marker.requester.as_deref();
         let Some(plan) = view.pending_plan() else {
             let text = render::nothing_to_approve(&view, &self.settings.command_prefix);
-            self.github.create_comment(repo, number, &text).await?;
+            self.reply(repo, number, "nothing-to-approve", &text)
+                .await?;
             let reason = format!(
                 "no plan is waiting for approval ({})",
                 render::state_words(&view.state)
@@ -243,7 +244,7 @@ impl Handler<'_> {
             let comment_id = self
                 .publish_view(repo, number, &view, requester, found.comment.as_ref(), None)
                 .await?;
-            self.github.create_comment(repo, number, &text).await?;
+            self.reply(repo, number, "not-approved", &text).await?;
             let mut outcome = Outcome::new(ActionTaken::Refused, reason);
             outcome.fill(&found, comment_id, session, view, repo, number);
             return Ok(outcome);
@@ -270,7 +271,7 @@ impl Handler<'_> {
             Found::Foreign { session, .. } => self.refuse_foreign(repo, number, &session).await,
             Found::Nothing => {
                 let text = render::no_session(&self.settings.command_prefix);
-                self.github.create_comment(repo, number, &text).await?;
+                self.reply(repo, number, "no-session", &text).await?;
                 Ok(Outcome::ignored("there is no session for this issue"))
             }
         }
@@ -549,7 +550,7 @@ impl Handler<'_> {
         // The people on the issue get plain words; Jules' own text goes to the log.
         tracing::warn!(%error, "Jules could not start the session");
         let text = render::error_comment(what, &next);
-        if let Err(report_error) = self.github.create_comment(repo, issue, &text).await {
+        if let Err(report_error) = self.reply(repo, issue, "create-failure", &text).await {
             tracing::warn!(%report_error, "could not report the failure on the issue");
         }
     }

@@ -69,6 +69,20 @@ impl CreateGate for RepoGate {
         }
     }
 
+    async fn first_reply(&self, key: &str) -> Result<bool, HandlerError> {
+        self.store
+            .record_reply(self.delivery_id, key)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn forget_reply(&self, key: &str) -> Result<(), HandlerError> {
+        self.store
+            .forget_reply(self.delivery_id, key)
+            .await
+            .map_err(store_error)
+    }
+
     async fn tracked_session(
         &self,
         repo: &RepoName,

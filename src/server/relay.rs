@@ -276,6 +276,7 @@ async fn relay_session(
         jules: &state.jules,
         settings: &state.base_settings,
         gate: None,
+        replies: Default::default(),
     };
     let report = Report {
         repo: repo.clone(),
@@ -397,6 +398,7 @@ pub async fn tell_stopped(state: &Arc<AppState>, tracked: &TrackedSession, notic
             jules: &state.jules,
             settings: &state.base_settings,
             gate: None,
+            replies: Default::default(),
         };
         let report = Report {
             repo,

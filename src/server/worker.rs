@@ -25,15 +25,18 @@ pub struct Failure {
 }
 
 impl From<HandlerError> for Failure {
+    /// A delivery is tried again only when another attempt can help: Jules or GitHub said
+    /// "later" (rate limits, 5xx, at limit, the network). A permanent answer (a source Jules
+    /// cannot see, a rejected key, a missing issue, a validation error) is dead-lettered at
+    /// once, so the people on the issue hear about it once, not once per attempt.
     fn from(error: HandlerError) -> Self {
         let retry = match &error {
-            // Bad input never gets better.
             HandlerError::Event(_) => false,
-            // At limit: re-queued with back-off, not dropped.
-            HandlerError::Jules(jules) => !jules.api().is_some_and(|api| {
-                api.is_unauthenticated() || (api.http_status == 400 && !api.is_at_limit())
-            }),
-            HandlerError::GitHub(github) => !matches!(github.status(), Some(401 | 404 | 410 | 422)),
+            HandlerError::Jules(jules) => {
+                crate::jules::retry::is_transient(jules, crate::jules::retry::Safety::Idempotent)
+                    || matches!(jules, crate::jules::JulesError::Decode { .. })
+            }
+            HandlerError::GitHub(github) => github.is_transient(),
             HandlerError::Store(_) => true,
         };
         Failure {
@@ -251,6 +254,7 @@ async fn handle_with_engine(
         jules: &state.jules,
         settings: &settings,
         gate: Some(&gate),
+        replies: Default::default(),
     };
     let outcome = handler.handle(event).await?;
     track(state, delivery, &outcome).await?;

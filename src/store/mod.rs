@@ -338,6 +338,12 @@ pub trait Store: Send + Sync + 'static {
         kind: &str,
     ) -> StoreResult<bool>;
 
+    /// Records that reply `key` (`kind#n`) of delivery `delivery_id` is being posted; false
+    /// if it already was, so a retried delivery never posts it again.
+    async fn record_reply(&self, delivery_id: i64, key: &str) -> StoreResult<bool>;
+    /// Undoes [`Store::record_reply`] after the post failed, so the retry can post it.
+    async fn forget_reply(&self, delivery_id: i64, key: &str) -> StoreResult<()>;
+
     // ---- queued requests (repository limits) ------------------------------------------------
     async fn enqueue_request(
         &self,

@@ -39,6 +39,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "body sha256",
         include_str!("../../migrations/sqlite/0002_body_sha256.sql"),
     ),
+    (
+        3,
+        "replies",
+        include_str!("../../migrations/sqlite/0003_replies.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -729,6 +734,28 @@ impl Store for SqliteStore {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn record_reply(&self, delivery_id: i64, key: &str) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO replies (delivery_id, reply_key, created_at) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (delivery_id, reply_key) DO NOTHING",
+        )
+        .bind(delivery_id)
+        .bind(key)
+        .bind(micros(now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn forget_reply(&self, delivery_id: i64, key: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM replies WHERE delivery_id = ?1 AND reply_key = ?2")
+            .bind(delivery_id)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     // ---- queued requests ----------------------------------------------------------------

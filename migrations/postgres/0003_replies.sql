@@ -1,0 +1,8 @@
+-- The replies the bridge posted for a delivery (`kind#n`), recorded before posting so a
+-- retried delivery never posts the same reply twice.
+CREATE TABLE replies (
+    delivery_id BIGINT NOT NULL,
+    reply_key TEXT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (delivery_id, reply_key)
+);
