@@ -536,7 +536,12 @@ impl Handler<'_> {
             ),
             Some(api) if api.is_unauthenticated() => (
                 "Jules rejected the API key",
-                "A maintainer needs to update the Jules API key secret of this workflow.".to_owned(),
+                if self.settings.run_url.is_some() {
+                    "A maintainer needs to update the Jules API key secret of this workflow.".to_owned()
+                } else {
+                    // Server mode: the key is the operator's, not this repository's.
+                    "The operator of this jules-bridge installation needs to check its Jules API key; nothing in this repository can fix it.".to_owned()
+                },
             ),
             Some(api) if api.is_not_found() => (
                 "Jules cannot see this repository",
