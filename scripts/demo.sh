@@ -10,15 +10,21 @@ cd "$(dirname "$0")/.."
 cargo build --quiet --bins --workspace
 bin=target/debug
 work=$(mktemp -d)
-pids=()
-cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+# Every background process's pid, one a line (a file: `start` runs in a subshell).
+pids="$work/pids"
+: >"$pids"
+cleanup() {
+  while read -r pid; do kill "$pid" 2>/dev/null || true; done <"$pids"
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 # start NAME COMMAND...: runs it in the background and waits for "listening on URL".
 start() {
   local name=$1; shift
   "$@" >"$work/$name.out" 2>"$work/$name.log" &
-  pids+=($!)
+  echo $! >>"$pids"
   for _ in $(seq 150); do
     grep -q 'listening on' "$work/$name.out" && break
     sleep 0.1
@@ -37,7 +43,7 @@ export WEBHOOK_SECRET=demo-secret JULES_API_KEY=demo-key GITHUB_TOKEN=demo-token
 LISTEN=127.0.0.1:$port DATABASE_URL="sqlite:$work/jules-bridge.db" GITHUB_API_URL=$github_url \
   JULES_API_URL=$jules_url RELAY_FAST_MS=300 RELAY_SLOW_MS=1000 RUST_LOG=info \
   "$bin/jules-bridge" serve >"$work/serve.out" 2>"$work/serve.log" &
-pids+=($!)
+echo $! >>"$pids"
 for _ in $(seq 150); do curl -sf "$bridge/healthz" >/dev/null && break; sleep 0.1; done
 echo "== jules-bridge serve on $bridge (SQLite): /healthz says $(curl -sf "$bridge/healthz")"
 
@@ -69,7 +75,8 @@ status_comment() {
 
 wait_for() {
   for _ in $(seq 200); do
-    status_comment | grep -q "$1" && return 0
+    # Read it whole first: `grep -q` closing the pipe early would break python's print.
+    grep -q "$1" <<<"$(status_comment)" && return 0
     sleep 0.2
   done
   echo "timed out waiting for: $1" >&2; tail -n 20 "$work/serve.log" >&2; return 1
