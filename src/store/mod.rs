@@ -365,12 +365,165 @@ pub trait Store: Send + Sync + 'static {
     async fn release_lease(&self, key: &str, owner: &str) -> StoreResult<()>;
 }
 
-/// Opens the store a `DATABASE_URL` names: `postgres://...` or `sqlite:...` (a file path
-/// is accepted too). Does not migrate.
-pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(std::sync::Arc::new(PostgresStore::connect(url).await?))
-    } else {
-        Ok(std::sync::Arc::new(SqliteStore::open(url).await?))
+/// The `DATABASE_URL` forms `open` accepts, for messages.
+pub const SUPPORTED_DATABASE_URLS: &str =
+    "`sqlite:FILE` (or a plain file path) and `postgres://...` or `postgresql://...`";
+
+/// How long `open` waits for PostgreSQL to accept a connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What a `DATABASE_URL` names. Its `Display` is for logs and messages: the kind and the file,
+/// or the host, port, database and user; never the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    /// A SQLite file; `None` for an in-memory database.
+    Sqlite(Option<std::path::PathBuf>),
+    Postgres {
+        /// Host name, or the directory of a Unix socket.
+        host: String,
+        port: u16,
+        database: Option<String>,
+        user: String,
+    },
+}
+
+impl DatabaseLocation {
+    /// Reads a `DATABASE_URL` without connecting: `postgres://` or `postgresql://`,
+    /// `sqlite:` (SQLite URI parameters after `?` included), or a bare file path. Any other
+    /// scheme is refused with the supported ones; messages never repeat the URL (it may hold
+    /// a password).
+    pub fn parse(url: &str) -> StoreResult<Self> {
+        use std::str::FromStr;
+        if url.trim().is_empty() {
+            return Err(StoreError::Invalid(format!(
+                "no database URL given; supported: {SUPPORTED_DATABASE_URLS}"
+            )));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = sqlx::postgres::PgConnectOptions::from_str(url).map_err(|error| {
+                StoreError::Invalid(format!("not a valid PostgreSQL URL: {error}"))
+            })?;
+            return Ok(DatabaseLocation::Postgres {
+                host: match options.get_socket() {
+                    Some(socket) => socket.display().to_string(),
+                    None => options.get_host().to_owned(),
+                },
+                port: options.get_port(),
+                database: options.get_database().map(str::to_owned),
+                user: options.get_username().to_owned(),
+            });
+        }
+        if url.starts_with("sqlite:") {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)
+                .map_err(|error| StoreError::Invalid(format!("not a valid SQLite URL: {error}")))?;
+            let query = url.split_once('?').map(|(_, query)| query).unwrap_or("");
+            let in_memory = url.starts_with("sqlite::memory:")
+                || url.starts_with("sqlite://:memory:")
+                || query.split('&').any(|pair| pair == "mode=memory");
+            return Ok(DatabaseLocation::Sqlite(
+                (!in_memory).then(|| options.get_filename().to_path_buf()),
+            ));
+        }
+        // A scheme is letters, digits, `+`, `-` or `.` before a `:`, starting with a letter;
+        // one letter is a Windows drive (`C:\...`), a path.
+        if let Some((scheme, _)) = url.split_once(':') {
+            let is_scheme = scheme.len() > 1
+                && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+            if is_scheme {
+                return Err(StoreError::Invalid(format!(
+                    "unsupported database URL scheme `{scheme}:`; supported: \
+                     {SUPPORTED_DATABASE_URLS}"
+                )));
+            }
+        }
+        Ok(DatabaseLocation::Sqlite(Some(std::path::PathBuf::from(
+            url,
+        ))))
     }
+}
+
+impl std::fmt::Display for DatabaseLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseLocation::Sqlite(Some(path)) => {
+                // Relative to the working directory: shown resolved, so one knows where it is.
+                let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                write!(f, "SQLite file {}", path.display())
+            }
+            DatabaseLocation::Sqlite(None) => f.write_str("SQLite in memory"),
+            DatabaseLocation::Postgres {
+                host,
+                port,
+                database,
+                user,
+            } => {
+                write!(f, "PostgreSQL on {host}:{port}")?;
+                if let Some(database) = database {
+                    write!(f, ", database {database}")?;
+                }
+                write!(f, ", user {user}")
+            }
+        }
+    }
+}
+
+/// Opens the store a `DATABASE_URL` names: `postgres://...` or `sqlite:...` (a file path
+/// is accepted too; a missing SQLite file is created). Does not migrate.
+///
+/// PostgreSQL gets [`CONNECT_TIMEOUT`] to accept a first connection, and a failure names the
+/// host and the cause (the pool alone would retry a refused connection for 30 s and then
+/// only say it timed out).
+pub async fn open(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    match DatabaseLocation::parse(url)? {
+        DatabaseLocation::Postgres { host, port, .. } => {
+            use sqlx::Connection;
+            use std::str::FromStr;
+            let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+            let unreachable = |cause: String| {
+                StoreError::Invalid(format!(
+                    "cannot connect to PostgreSQL at {host}:{port}: {cause}"
+                ))
+            };
+            let timeout =
+                || unreachable(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()));
+            match tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                sqlx::postgres::PgConnection::connect_with(&options),
+            )
+            .await
+            {
+                Err(_) => return Err(timeout()),
+                Ok(Err(error)) => return Err(unreachable(error.to_string())),
+                Ok(Ok(probe)) => {
+                    let _ = probe.close().await;
+                }
+            }
+            match tokio::time::timeout(CONNECT_TIMEOUT * 2, PostgresStore::connect(url)).await {
+                Err(_) => Err(timeout()),
+                Ok(Err(error)) => Err(unreachable(error.to_string())),
+                Ok(Ok(store)) => Ok(std::sync::Arc::new(store)),
+            }
+        }
+        DatabaseLocation::Sqlite(_) => Ok(std::sync::Arc::new(SqliteStore::open(url).await?)),
+    }
+}
+
+/// Like [`open`], for commands that only read or change what is stored (`deliveries`): a
+/// SQLite file that does not exist is an error (it would only be created empty).
+pub async fn open_existing(url: &str) -> StoreResult<std::sync::Arc<dyn Store>> {
+    if let DatabaseLocation::Sqlite(Some(path)) = DatabaseLocation::parse(url)? {
+        if !path.exists() {
+            let path = std::path::absolute(&path).unwrap_or(path);
+            return Err(StoreError::Invalid(format!(
+                "no SQLite database at {}: nothing has been stored there yet (check \
+                 DATABASE_URL and the working directory; `jules-bridge serve` or \
+                 `jules-bridge migrate` creates it)",
+                path.display()
+            )));
+        }
+    }
+    open(url).await
 }
