@@ -34,6 +34,9 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+// Parsed once per run: `serve`'s settings (read as text so that every problem is reported at
+// once) make its variant large, and boxing it would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Run as the GitHub Action (reads the runner's environment).
     Action,
@@ -47,6 +50,86 @@ pub enum Command {
     Deliveries(serve::DeliveriesArgs),
     /// Call the Jules API directly: every method, for operators and scripts.
     Jules(JulesArgs),
+}
+
+/// How log lines are written: `LOG_FORMAT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object a line (the event's fields at the top level, the current span under
+    /// `span`): for log collectors.
+    Json,
+    /// Plain lines for people (coloured on a terminal).
+    Text,
+}
+
+impl LogFormat {
+    /// `LOG_FORMAT`: `json` or `text` (any case); `Ok(None)` when unset or empty.
+    pub fn from_env() -> Result<Option<LogFormat>, String> {
+        let Some(value) = std::env::var_os("LOG_FORMAT") else {
+            return Ok(None);
+        };
+        let text = value.to_string_lossy();
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" => Ok(None),
+            "json" => Ok(Some(LogFormat::Json)),
+            "text" => Ok(Some(LogFormat::Text)),
+            _ => Err(format!("LOG_FORMAT must be json or text, not {text:?}")),
+        }
+    }
+}
+
+/// The log filter when `RUST_LOG` is unset: the server says at `info` how it starts (where
+/// it listens, its store, its GitHub identity); other commands only warn, their results go
+/// to stdout.
+fn default_log_filter(command: &Command) -> &'static str {
+    match command {
+        Command::Serve(_) => "warn,jules_bridge=info",
+        _ => "warn",
+    }
+}
+
+/// Sends logs to stderr (stdout is for results), filtered by `RUST_LOG` (default: see
+/// `default_log_filter`), as `LOG_FORMAT` says (default: text on a terminal, JSON lines
+/// otherwise). A bad `LOG_FORMAT` is returned (logging is set up with the default format
+/// anyway) for the caller to report; a bad `RUST_LOG` is warned about and the default used.
+pub fn init_logging(command: &Command) -> Result<(), String> {
+    use std::io::IsTerminal;
+    use tracing_subscriber::EnvFilter;
+
+    let format = LogFormat::from_env();
+    let terminal = std::io::stderr().is_terminal();
+    let chosen = match format {
+        Ok(Some(format)) => format,
+        _ if terminal => LogFormat::Text,
+        _ => LogFormat::Json,
+    };
+    let default = default_log_filter(command);
+    let (filter, bad_filter) = match std::env::var("RUST_LOG") {
+        Ok(text) if !text.trim().is_empty() => match EnvFilter::try_new(&text) {
+            Ok(filter) => (filter, None),
+            Err(error) => (EnvFilter::new(default), Some((text, error))),
+        },
+        _ => (EnvFilter::new(default), None),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match chosen {
+        LogFormat::Text => builder
+            .with_ansi(terminal && std::env::var_os("NO_COLOR").is_none())
+            .init(),
+        // Flattened, and the current span only: the span list would repeat its fields.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+    if let Some((text, error)) = bad_filter {
+        tracing::warn!("RUST_LOG {text:?} is not a valid filter ({error}); using {default:?}");
+    }
+    format.map(drop)
 }
 
 /// Runs the parsed command line.

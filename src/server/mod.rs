@@ -179,7 +179,16 @@ pub async fn serve(
         )
         .instrument(tracing::info_span!("relay")),
     ));
-    tracing::info!(addr = %listener.local_addr()?, "jules-bridge serving");
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        store = %crate::store::DatabaseLocation::parse(&state.config.database_url)
+            .map_or_else(|error| error.to_string(), |location| location.to_string()),
+        github = %state.config.github.describe(),
+        github_api = %config::without_credentials(&state.config.github_api_url),
+        jules_api = %config::without_credentials(&state.config.jules_api_url),
+        workers = state.config.workers,
+        "jules-bridge serving"
+    );
     let app = router(Arc::clone(&state));
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
