@@ -165,7 +165,12 @@ impl Identity {
             if self.logins().is_some() || *stop.borrow() {
                 return;
             }
-            match auth.own_logins().await {
+            // A stop must not wait for GitHub's retries to run out.
+            let answer = tokio::select! {
+                answer = auth.own_logins() => answer,
+                _ = stop.changed() => return,
+            };
+            match answer {
                 Ok(logins) => {
                     tracing::info!(logins = ?logins, "the bridge's GitHub identity is known");
                     self.logins.send_replace(Some(logins));
