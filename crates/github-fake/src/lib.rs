@@ -309,6 +309,12 @@ impl FakeGitHub {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
+        FakeGitHub::start_on(listener)
+    }
+
+    /// Start the fake on a listener the caller bound (a chosen address or port). Must be called
+    /// within a Tokio runtime, which serves it.
+    pub fn start_on(listener: tokio::net::TcpListener) -> FakeGitHub {
         let addr = listener.local_addr().expect("local addr");
         let inner = Arc::new(Inner {
             base_url: format!("http://{addr}"),
