@@ -19,7 +19,10 @@ use crate::engine::render;
 use crate::github::GitHubClient;
 use crate::handler::follow::{Followed, Until};
 use crate::handler::{ActionTaken, Handler, Outcome, Settings};
-use crate::jules::{AutomationMode, ClientConfig, JulesClient, RetryPolicy, DEFAULT_API_URL};
+use crate::jules::{
+    AutomationMode, CallObserver, ClientConfig, JulesClient, RetryPolicy, Session, State,
+    DEFAULT_API_URL,
+};
 use crate::payload::parse_event;
 use runner::{Commands, Outputs, RunnerEnv, Summary};
 
@@ -236,11 +239,22 @@ async fn run_inner<W: Write>(
     )?;
     let github =
         GitHubClient::with_token(&inputs.github_api_url, token).map_err(|err| err.to_string())?;
+    // Told when the session moved (`watch` lists activities only then), for the progress lines.
+    let moved = std::sync::Arc::new(tokio::sync::Notify::new());
+    let observer = {
+        let moved = moved.clone();
+        CallObserver(std::sync::Arc::new(move |method, status| {
+            if method == "activities.list" && (200..300).contains(&status) {
+                moved.notify_one();
+            }
+        }))
+    };
     let jules = JulesClient::new(
         inputs.jules_api_key.clone(),
         ClientConfig {
             base_url: inputs.jules_api_url.clone(),
             retry: inputs.retry.clone(),
+            observer: Some(observer),
             ..ClientConfig::default()
         },
     )
@@ -274,16 +288,38 @@ async fn run_inner<W: Write>(
         Wait::Done => Some(Until::Done),
     };
     if let (Some(until), Some(session)) = (until, outcome.session.clone()) {
-        let followed = handler
-            .follow(
-                &session.name,
-                outcome.report.as_ref(),
-                until,
-                inputs.timeout,
-                inputs.poll,
-            )
-            .await
-            .map_err(|err| err.to_string())?;
+        let started = tokio::time::Instant::now();
+        commands.info(&format!(
+            "jules-bridge: following {} until {} (at most {} minutes)",
+            session.name,
+            match until {
+                Until::Plan => "the plan is ready",
+                Until::Done => "it is done",
+            },
+            inputs.timeout.as_secs() / 60
+        ));
+        let following = handler.follow(
+            &session.name,
+            outcome.report.as_ref(),
+            until,
+            inputs.timeout,
+            inputs.poll,
+        );
+        let progress = print_progress(&jules, &session.name, &moved, &mut *commands, started);
+        let followed = tokio::select! {
+            followed = following => followed.map_err(|err| err.to_string())?,
+            never = progress => match never {},
+        };
+        let last = match &followed {
+            Followed::Reached(reached) => Some(&reached.0),
+            Followed::TimedOut(last) => last.as_deref(),
+        };
+        commands.info(&final_line(
+            last,
+            &session,
+            matches!(followed, Followed::TimedOut(_)),
+            started.elapsed(),
+        ));
         match followed {
             Followed::Reached(reached) => {
                 let (session, view) = *reached;
@@ -321,6 +357,95 @@ async fn run_inner<W: Write>(
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// While `wait` follows the session: a line whenever its state changes, and a reminder every
+/// few minutes that nothing did, so a long wait is never silent. It reads the session only
+/// after the follower saw it move (`moved`), so it adds one call per change, not per poll.
+async fn print_progress<W: Write>(
+    jules: &JulesClient,
+    session: &str,
+    moved: &tokio::sync::Notify,
+    commands: &mut Commands<W>,
+    started: tokio::time::Instant,
+) -> std::convert::Infallible {
+    const REMINDER: Duration = Duration::from_secs(300);
+    let mut last: Option<State> = None;
+    loop {
+        let woke = tokio::time::timeout(REMINDER, moved.notified())
+            .await
+            .is_ok();
+        if !woke {
+            if let Some(state) = &last {
+                commands.info(&format!(
+                    "jules-bridge: still {} ({state}) after {}",
+                    render::state_words(state),
+                    elapsed(started.elapsed())
+                ));
+            }
+            continue;
+        }
+        // Best effort: the follower reports errors that matter.
+        let Ok(current) = jules.get_session(session).await else {
+            continue;
+        };
+        if last.as_ref() != Some(&current.state) {
+            commands.info(&format!(
+                "jules-bridge: session {} is {} ({}) after {}",
+                current.session_id(),
+                current.state,
+                render::state_words(&current.state),
+                elapsed(started.elapsed())
+            ));
+            last = Some(current.state);
+        }
+    }
+}
+
+/// The line that ends a wait: where the session is, its pull request, its page.
+fn final_line(
+    last: Option<&Session>,
+    followed: &Session,
+    timed_out: bool,
+    took: Duration,
+) -> String {
+    let session = last.unwrap_or(followed);
+    let mut line = if timed_out {
+        format!("jules-bridge: stopped waiting after {}; ", elapsed(took))
+    } else {
+        format!("jules-bridge: done waiting after {}; ", elapsed(took))
+    };
+    if session.state.is_default() {
+        line.push_str(&format!("session {}", session.session_id()));
+    } else {
+        line.push_str(&format!(
+            "session {} is {}",
+            session.session_id(),
+            session.state
+        ));
+    }
+    if let Some(pr) = session.pull_request() {
+        line.push_str(&format!(", pull request {}", pr.url));
+    }
+    let url = if session.url.is_empty() {
+        &followed.url
+    } else {
+        &session.url
+    };
+    if !url.is_empty() {
+        line.push_str(&format!(" ({url})"));
+    }
+    line
+}
+
+/// `45 s`, `3 min 05 s`.
+fn elapsed(took: Duration) -> String {
+    let secs = took.as_secs();
+    if secs < 60 {
+        format!("{secs} s")
+    } else {
+        format!("{} min {:02} s", secs / 60, secs % 60)
+    }
 }
 
 fn write_outputs(outputs: &Outputs, outcome: &Outcome) -> std::io::Result<()> {
