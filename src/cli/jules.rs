@@ -1,19 +1,23 @@
 //! `jules-bridge jules <resource> <verb>`: the 12 Jules methods from the shell.
 
+use std::future::Future;
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use secrecy::SecretString;
 use serde::Serialize;
+use tokio::time::Instant;
 
 use super::exit;
-use super::render;
+use super::render::{self, Subject, Tried};
 use crate::jules::{
-    AutomationMode, ClientConfig, JulesClient, JulesError, NewSession, State, Timestamp,
-    WatchEvent, WatchOptions, DEFAULT_API_URL,
+    AutomationMode, CallObserver, ClientConfig, JulesClient, JulesError, NewSession, RetryPolicy,
+    Session, State, Timestamp, WatchEvent, WatchOptions, DEFAULT_API_URL,
 };
 
 #[derive(Debug, Args)]
@@ -27,6 +31,18 @@ pub struct JulesArgs {
     /// Print the API objects as JSON (lists and watch: one object per line).
     #[arg(long, global = true)]
     json: bool,
+    /// The longest one API call may take, retries included. Answers that mean "later" (429,
+    /// 5xx, no answer in time) are retried until then; a refused connection gets two quick
+    /// retries, an unknown host none.
+    #[arg(
+        long,
+        env = "JULES_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 60,
+        value_parser = clap::value_parser!(u64).range(1..=3600),
+        global = true
+    )]
+    timeout: u64,
     #[command(subcommand)]
     resource: Resource,
 }
@@ -144,8 +160,17 @@ pub async fn run(args: JulesArgs) -> ExitCode {
         eprintln!("error: no Jules API key: set JULES_API_KEY or pass --api-key");
         return ExitCode::from(exit::USAGE);
     };
+    let limit = Duration::from_secs(args.timeout);
+    let exchanges = Arc::new(AtomicUsize::new(0));
+    let counter = exchanges.clone();
     let config = ClientConfig {
         base_url: args.api_url.clone(),
+        connect_timeout: limit.min(Duration::from_secs(10)),
+        request_timeout: limit.min(Duration::from_secs(30)),
+        retry: quick_retries(limit),
+        observer: Some(CallObserver(Arc::new(move |_method, _status| {
+            counter.fetch_add(1, Ordering::Relaxed);
+        }))),
         ..ClientConfig::default()
     };
     let client = match JulesClient::new(SecretString::from(key.to_owned()), config) {
@@ -155,42 +180,251 @@ pub async fn run(args: JulesArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    let effort = Effort {
+        client,
+        limit,
+        exchanges,
+    };
     let out = Output { json: args.json };
-    match dispatch(&client, args.resource, &out).await {
+    match dispatch(&effort, args.resource, &out).await {
         Ok(code) => code,
-        Err(error) => {
-            eprintln!("error: {}", render::error(&error));
+        Err(failure) => {
+            let host = render::host_of(&args.api_url);
+            eprintln!(
+                "error: {}",
+                render::failure(&failure.error, &failure.subject, &failure.tried, &host)
+            );
             ExitCode::from(exit::FAILURE)
         }
     }
 }
 
-async fn dispatch(
-    client: &JulesClient,
-    resource: Resource,
-    out: &Output,
-) -> Result<ExitCode, JulesError> {
+/// Attempts the client makes on its own: two quick retries, enough for a service that is
+/// restarting, never the minutes a long-running server would wait. Answers that mean "try
+/// later" are retried again by [`Effort::call`], with longer delays, up to `--timeout`.
+fn quick_retries(limit: Duration) -> RetryPolicy {
+    RetryPolicy {
+        min_delay: Duration::from_millis(200),
+        max_delay: Duration::from_millis(800),
+        deadline: limit.min(Duration::from_secs(3)),
+        max_attempts: QUICK_ATTEMPTS,
+    }
+}
+
+/// The least time left for which [`Effort::call`] starts another attempt.
+const LAST_CHANCE: Duration = Duration::from_millis(500);
+
+/// Attempts of one call inside the client (see [`quick_retries`]).
+const QUICK_ATTEMPTS: usize = 3;
+
+/// The delays between "later" answers, within `--timeout`.
+fn patient_retries(limit: Duration) -> RetryPolicy {
+    RetryPolicy {
+        min_delay: Duration::from_secs(1),
+        max_delay: Duration::from_secs(15),
+        deadline: limit,
+        max_attempts: 100,
+    }
+}
+
+/// A failed command: the last error, what it was about, and what was tried.
+struct Failure {
+    error: JulesError,
+    subject: Subject,
+    tried: Tried,
+}
+
+impl Failure {
+    fn about(mut self, subject: Subject) -> Self {
+        self.subject = subject;
+        self
+    }
+}
+
+/// How a call is repeated by [`Effort::call`].
+#[derive(Clone, Copy)]
+enum Again<'a> {
+    /// Not at all beyond the client's quick retries: the call changes something each time
+    /// (create, message) or a repeat would answer differently (approve).
+    Never,
+    /// Answers that mean "later" are retried until `--timeout`.
+    Later,
+    /// Also a 404 while the session is new and its activities do not answer yet: Jules
+    /// answers that for a few seconds after a session is created.
+    LaterOrWhileSessionAppears(&'a str),
+}
+
+/// The CLI's patience: the client, `--timeout`, and the count of HTTP exchanges made.
+struct Effort {
+    client: JulesClient,
+    limit: Duration,
+    exchanges: Arc<AtomicUsize>,
+}
+
+impl Effort {
+    /// Runs one API call (`method`, for messages) until it succeeds, fails for good, or
+    /// `--timeout` passes, repeating it as `again` says.
+    async fn call<T, F, Fut>(
+        &self,
+        method: &'static str,
+        again: Again<'_>,
+        mut call: F,
+    ) -> Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, JulesError>>,
+    {
+        let tried = self.start();
+        let mut schedule = patient_retries(self.limit).start();
+        let mut last: Option<JulesError> = None;
+        loop {
+            let remaining = self.limit.saturating_sub(tried.started.elapsed());
+            let error = match tokio::time::timeout(remaining, call()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(error)) => error,
+                // Cut off at the limit, perhaps mid-exchange (which the observer did not
+                // count): what was retried is the story, or else no answer came in time.
+                Err(_) => {
+                    let error = last.unwrap_or(JulesError::Timeout { method });
+                    return Err(self.failure(error, &tried, 1));
+                }
+            };
+            let repeat = match again {
+                Again::Never => false,
+                Again::Later => worth_waiting(&error),
+                Again::LaterOrWhileSessionAppears(id) if error.is_not_found() => {
+                    match activities_pending(&self.client, id).await {
+                        Ok(pending) => pending,
+                        Err(missing) => return Err(self.failure(missing, &tried, 0)),
+                    }
+                }
+                Again::LaterOrWhileSessionAppears(_) => worth_waiting(&error),
+            };
+            let retry_after = error.api().and_then(|api| api.retry_after);
+            // Another attempt only if it has a fair chance to finish within the limit.
+            let delay = repeat
+                .then(|| schedule.next_delay(retry_after))
+                .flatten()
+                .filter(|delay| tried.started.elapsed() + *delay + LAST_CHANCE < self.limit);
+            match delay {
+                Some(delay) => {
+                    last = Some(error);
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Err(self.failure(error, &tried, 0)),
+            }
+        }
+    }
+
+    fn start(&self) -> Started {
+        Started {
+            started: Instant::now(),
+            exchanges: self.exchanges.load(Ordering::Relaxed),
+        }
+    }
+
+    fn failure(&self, error: JulesError, started: &Started, uncounted: usize) -> Failure {
+        Failure {
+            error,
+            subject: Subject::Call,
+            tried: Tried {
+                attempts: (self.exchanges.load(Ordering::Relaxed) - started.exchanges + uncounted)
+                    .max(1),
+                elapsed: started.started.elapsed(),
+                limit: self.limit,
+                quick_retries: QUICK_ATTEMPTS - 1,
+            },
+        }
+    }
+}
+
+/// After a 404 from an activities call: whether it is the 404 Jules answers for a new
+/// session's activities for a few seconds (so worth waiting for). The session's own 404 is
+/// returned: that is the answer. Once the list answers, a 404 is about what was asked.
+async fn activities_pending(client: &JulesClient, id: &str) -> Result<bool, JulesError> {
+    let session = client.get_session(id).await?;
+    let new = session.create_time.is_none_or(|created| {
+        chrono::Utc::now() - created < chrono::Duration::seconds(NEW_SESSION_SECS)
+    });
+    if !new {
+        return Ok(false);
+    }
+    match client.list_activities_page(id, None, Some(1), None).await {
+        Ok(_) => Ok(false),
+        Err(error) => Ok(error.is_not_found() || worth_waiting(&error)),
+    }
+}
+
+/// How long after its creation a session's activities may still be missing.
+const NEW_SESSION_SECS: i64 = 60;
+
+/// When a call (or a watch) began, and how many exchanges had been made before.
+struct Started {
+    started: Instant,
+    exchanges: usize,
+}
+
+/// Answers that mean "later": rate limits and plan limits, server errors, no answer in time,
+/// a connection lost mid-request. Not a failure to connect at all: the client already tried
+/// that quickly, and waiting longer rarely helps a wrong address.
+fn worth_waiting(error: &JulesError) -> bool {
+    match error {
+        JulesError::Api(api) => api.is_at_limit() || api.is_server_error(),
+        JulesError::Timeout { .. } => true,
+        JulesError::Transport { connect, .. } => !connect,
+        _ => false,
+    }
+}
+
+async fn dispatch(effort: &Effort, resource: Resource, out: &Output) -> Result<ExitCode, Failure> {
+    let client = &effort.client;
     match resource {
         Resource::Sources(SourcesCmd::List { filter }) => {
-            let sources = client.sources(filter);
-            futures::pin_mut!(sources);
-            while let Some(source) = sources.try_next().await? {
-                out.line(&source, || render::source_line(&source));
+            let mut token: Option<String> = None;
+            loop {
+                let page = effort
+                    .call("sources.list", Again::Later, || {
+                        client.list_sources_page(filter.as_deref(), Some(100), token.as_deref())
+                    })
+                    .await?;
+                for source in &page.sources {
+                    out.line(source, || render::source_line(source));
+                }
+                match next_token(page.next_page_token) {
+                    Some(next) => token = Some(next),
+                    None => break,
+                }
             }
         }
         Resource::Sources(SourcesCmd::Get { name }) => {
-            let source = client.get_source(&name).await?;
+            let source = effort
+                .call("sources.get", Again::Later, || client.get_source(&name))
+                .await
+                .map_err(|failure| failure.about(Subject::Source(name.clone())))?;
             out.document(&source, || render::source_line(&source));
         }
         Resource::Sessions(SessionsCmd::List { archived, limit }) => {
-            let sessions = client.sessions(archived).take(limit);
-            futures::pin_mut!(sessions);
-            while let Some(session) = sessions.try_next().await? {
-                out.line(&session, || render::session_line(&session));
+            let mut token: Option<String> = None;
+            let mut shown = 0;
+            while shown < limit {
+                let size = u32::try_from((limit - shown).min(100)).unwrap_or(100);
+                let page = effort
+                    .call("sessions.list", Again::Later, || {
+                        client.list_sessions_page(archived, Some(size), token.as_deref())
+                    })
+                    .await?;
+                for session in page.sessions.iter().take(limit - shown) {
+                    out.line(session, || render::session_line(session));
+                    shown += 1;
+                }
+                match next_token(page.next_page_token) {
+                    Some(next) => token = Some(next),
+                    None => break,
+                }
             }
         }
         Resource::Sessions(SessionsCmd::Get { id }) => {
-            let session = client.get_session(&id).await?;
+            let session = get_session(effort, &id).await?;
             out.document(&session, || render::session_details(&session));
         }
         Resource::Sessions(SessionsCmd::Create {
@@ -211,38 +445,132 @@ async fn dispatch(
             if auto_pr {
                 new = new.with_automation_mode(AutomationMode::AutoCreatePr);
             }
-            let session = client.create_session(&new).await?;
-            out.document(&session, || render::session_details(&session));
+            let created = effort
+                .call("sessions.create", Again::Never, || {
+                    client.create_session(&new)
+                })
+                .await
+                .map_err(|failure| match &source {
+                    Some(source) if failure.error.is_not_found() => {
+                        failure.about(Subject::Source(source.clone()))
+                    }
+                    _ => failure,
+                })?;
+            // The create answers without the state and the URL; a read has both. The session
+            // exists either way, so a failed read only leaves them out.
+            let session = match get_session(effort, &created.name).await {
+                Ok(session) => session,
+                Err(failure) => {
+                    eprintln!(
+                        "warning: created {}, but could not read its state: {}",
+                        created.name, failure.error
+                    );
+                    created
+                }
+            };
+            out.document(&session, || render::created_session(&session));
         }
         Resource::Sessions(SessionsCmd::Message { id, text }) => {
-            client.send_message(&id, &text).await?;
+            effort
+                .call("sessions.sendMessage", Again::Never, || {
+                    client.send_message(&id, &text)
+                })
+                .await
+                .map_err(|failure| failure.about(Subject::Session(id.clone())))?;
             out.done(&format!("message sent to {}", render::session_ref(&id)));
         }
         Resource::Sessions(SessionsCmd::Approve { id }) => {
-            client.approve_plan(&id).await?;
+            let approved = effort
+                .call("sessions.approvePlan", Again::Never, || {
+                    client.approve_plan(&id)
+                })
+                .await;
+            if let Err(failure) = approved {
+                let subject = match failure.error.api() {
+                    Some(api) if api.is_failed_precondition() => {
+                        // Best effort: the state says why nothing was pending.
+                        let state = client.get_session(&id).await.ok().map(|s| s.state);
+                        Subject::Approve {
+                            id: id.clone(),
+                            state,
+                        }
+                    }
+                    _ => Subject::Session(id.clone()),
+                };
+                return Err(failure.about(subject));
+            }
             out.done(&format!("plan approved for {}", render::session_ref(&id)));
         }
         Resource::Sessions(SessionsCmd::Archive { id }) => {
-            client.archive_session(&id).await?;
+            effort
+                .call("sessions.archive", Again::Later, || {
+                    client.archive_session(&id)
+                })
+                .await
+                .map_err(|failure| failure.about(Subject::Session(id.clone())))?;
             out.done(&format!("{} archived", render::session_ref(&id)));
         }
         Resource::Sessions(SessionsCmd::Unarchive { id }) => {
-            client.unarchive_session(&id).await?;
+            effort
+                .call("sessions.unarchive", Again::Later, || {
+                    client.unarchive_session(&id)
+                })
+                .await
+                .map_err(|failure| failure.about(Subject::Session(id.clone())))?;
             out.done(&format!("{} unarchived", render::session_ref(&id)));
         }
         Resource::Sessions(SessionsCmd::Delete { id }) => {
-            client.delete_session(&id).await?;
+            effort
+                .call("sessions.delete", Again::Later, || {
+                    client.delete_session(&id)
+                })
+                .await
+                .map_err(|failure| failure.about(Subject::Session(id.clone())))?;
             out.done(&format!("{} deleted", render::session_ref(&id)));
         }
         Resource::Activities(ActivitiesCmd::List { id, after }) => {
-            let activities = client.activities(&id, after);
-            futures::pin_mut!(activities);
-            while let Some(activity) = activities.try_next().await? {
-                out.line(&activity, || render::activity_line(&activity));
+            let mut token: Option<String> = None;
+            loop {
+                let page = effort
+                    .call(
+                        "activities.list",
+                        Again::LaterOrWhileSessionAppears(&id),
+                        || client.list_activities_page(&id, after, Some(100), token.as_deref()),
+                    )
+                    .await
+                    .map_err(|failure| failure.about(Subject::Session(id.clone())))?;
+                for activity in &page.activities {
+                    out.line(activity, || render::activity_line(activity));
+                }
+                match next_token(page.next_page_token) {
+                    Some(next) => token = Some(next),
+                    None => break,
+                }
             }
         }
         Resource::Activities(ActivitiesCmd::Get { id, activity_id }) => {
-            let activity = client.get_activity(&id, &activity_id).await?;
+            let got = effort
+                .call(
+                    "activities.get",
+                    Again::LaterOrWhileSessionAppears(&id),
+                    || client.get_activity(&id, &activity_id),
+                )
+                .await;
+            let activity = match got {
+                Ok(activity) => activity,
+                Err(failure) if failure.error.is_not_found() => {
+                    // Which of the two is missing: the session, or the activity in it?
+                    let subject = match client.get_session(&id).await {
+                        Ok(_) => Subject::Activity {
+                            session: id.clone(),
+                            activity: activity_id.clone(),
+                        },
+                        Err(_) => Subject::Session(id.clone()),
+                    };
+                    return Err(failure.about(subject));
+                }
+                Err(failure) => return Err(failure.about(Subject::Session(id.clone()))),
+            };
             out.document(&activity, || render::activity_details(&activity));
         }
         Resource::Activities(ActivitiesCmd::Watch {
@@ -250,50 +578,101 @@ async fn dispatch(
             after,
             until,
             poll_ms,
-        }) => return watch(client, &id, after, until, poll_ms, out).await,
+        }) => {
+            return watch(effort, &id, after, until, poll_ms, out)
+                .await
+                .map_err(|failure| failure.about(Subject::Session(id.clone())))
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
+async fn get_session(effort: &Effort, id: &str) -> Result<Session, Failure> {
+    effort
+        .call("sessions.get", Again::Later, || {
+            effort.client.get_session(id)
+        })
+        .await
+        .map_err(|failure| failure.about(Subject::Session(id.to_owned())))
+}
+
+/// The token of the next page; an absent or empty one ends the list.
+fn next_token(token: Option<String>) -> Option<String> {
+    token.filter(|token| !token.is_empty())
+}
+
+/// Follows the session. A failure that means "later" (or the 404 of a session's first
+/// seconds) starts the watch again after the last activity printed, as long as no more than
+/// `--timeout` passes without progress; state lines are not repeated.
 async fn watch(
-    client: &JulesClient,
+    effort: &Effort,
     id: &str,
-    after: Option<Timestamp>,
+    mut after: Option<Timestamp>,
     until: Until,
     poll_ms: u64,
     out: &Output,
-) -> Result<ExitCode, JulesError> {
-    let options = WatchOptions {
-        after,
-        ..WatchOptions::with_fast_interval(Duration::from_millis(poll_ms))
-    };
-    let events = client.watch(id, options);
-    futures::pin_mut!(events);
-    while let Some(event) = events.try_next().await? {
-        match event {
-            WatchEvent::Activity(activity) => {
-                out.line(&activity, || render::activity_line(&activity));
-            }
-            WatchEvent::State(session) => {
-                // In JSON mode the activities are the record; states go to stderr.
-                let line = render::state_line(&session);
-                if out.json {
-                    eprintln!("{line}");
-                } else {
-                    out.print(&line);
+) -> Result<ExitCode, Failure> {
+    let mut last_state: Option<State> = None;
+    let mut started = effort.start();
+    let mut schedule = patient_retries(effort.limit).start();
+    loop {
+        let options = WatchOptions {
+            after,
+            ..WatchOptions::with_fast_interval(Duration::from_millis(poll_ms))
+        };
+        let events = effort.client.watch(id, options);
+        futures::pin_mut!(events);
+        let error = loop {
+            let event = match events.try_next().await {
+                Ok(Some(event)) => event,
+                Ok(None) => return Ok(ExitCode::SUCCESS),
+                Err(error) => break error,
+            };
+            // Progress: the patience starts over.
+            started = effort.start();
+            schedule = patient_retries(effort.limit).start();
+            match event {
+                WatchEvent::Activity(activity) => {
+                    after = activity.create_time.or(after);
+                    out.line(&activity, || render::activity_block(&activity));
                 }
-                match session.state {
-                    State::Failed => return Ok(ExitCode::from(exit::SESSION_FAILED)),
-                    State::Completed => return Ok(ExitCode::SUCCESS),
-                    ref state if until == Until::Waiting && state.awaits_human() => {
-                        return Ok(ExitCode::SUCCESS)
+                WatchEvent::State(session) => {
+                    if last_state.as_ref() != Some(&session.state) {
+                        last_state = Some(session.state.clone());
+                        // In JSON mode the activities are the record; states go to stderr.
+                        let line = render::state_line(&session);
+                        if out.json {
+                            eprintln!("{line}");
+                        } else {
+                            out.print(&line);
+                        }
                     }
-                    _ => {}
+                    match session.state {
+                        State::Failed => return Ok(ExitCode::from(exit::SESSION_FAILED)),
+                        State::Completed => return Ok(ExitCode::SUCCESS),
+                        ref state if until == Until::Waiting && state.awaits_human() => {
+                            return Ok(ExitCode::SUCCESS)
+                        }
+                        _ => {}
+                    }
                 }
             }
+        };
+        let repeat = if error.is_not_found() {
+            // A session that exists but whose activities are not there yet.
+            activities_pending(&effort.client, id)
+                .await
+                .unwrap_or(false)
+        } else {
+            worth_waiting(&error)
+        };
+        let retry_after = error.api().and_then(|api| api.retry_after);
+        let delay = repeat.then(|| schedule.next_delay(retry_after)).flatten();
+        match delay {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => return Err(effort.failure(error, &started, 0)),
         }
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints either readable text or the API objects.

@@ -202,8 +202,8 @@ async fn count_installations(app: &octocrab::Octocrab) -> octocrab::Result<Insta
 
 #[derive(Debug, Args)]
 pub struct DatabaseArgs {
-    /// `sqlite:FILE` or `postgres://...`.
-    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    /// `sqlite:FILE` or `postgres://...` (for `deliveries`: before or after its subcommand).
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL, global = true)]
     database_url: String,
 }
 
@@ -287,32 +287,17 @@ pub async fn deliveries(args: DeliveriesArgs) -> ExitCode {
                     Some(status) => status,
                     None => None,
                 };
-                for d in store.list_deliveries(status, limit).await? {
-                    println!(
-                        "{:<6} {:<10} {:<3} {:<36} {:<28} {}",
-                        d.id,
-                        d.status.as_str(),
-                        d.attempts,
-                        d.delivery_id,
-                        format!("{}{}", d.event, d.action.map(|a| format!(".{a}")).unwrap_or_default()),
-                        d.last_error.or(d.note).unwrap_or_default().lines().next().unwrap_or("")
-                    );
+                let deliveries = store.list_deliveries(status, limit).await?;
+                if deliveries.is_empty() {
+                    eprintln!("no deliveries");
+                } else {
+                    println!("{}", super::render::delivery_table(&deliveries));
                 }
                 Ok(ExitCode::SUCCESS)
             }
             DeliveriesCmd::Show { id } => match store.get_delivery(&id).await? {
                 Some(d) => {
-                    println!("id            {}\ndelivery      {}\nhook          {}\nevent         {}{}\nstatus        {}\nattempts      {}\nrepository    {}\nissue         {}\nreceived      {}\nupdated       {}\nnext attempt  {}",
-                        d.id, d.delivery_id, d.hook_id, d.event, d.action.as_deref().map(|a| format!(".{a}")).unwrap_or_default(),
-                        d.status.as_str(), d.attempts, d.repo.as_deref().unwrap_or("-"), d.issue_key.as_deref().unwrap_or("-"),
-                        d.received_at.to_rfc3339(), d.updated_at.to_rfc3339(), d.next_attempt_at.to_rfc3339());
-                    if let Some(note) = &d.note {
-                        println!("note          {note}");
-                    }
-                    if let Some(error) = &d.last_error {
-                        println!("last error    {error}");
-                    }
-                    println!("body          {} bytes", d.body.len());
+                    println!("{}", super::render::delivery_details(&d));
                     Ok(ExitCode::SUCCESS)
                 }
                 None => {

@@ -35,7 +35,48 @@ pub struct SimulateArgs {
     github_api_url: String,
 }
 
+/// The event names the bridge acts on (see `crate::payload::parse_event`); any other is read
+/// and ignored.
+const HANDLED_EVENTS: &[&str] = &[
+    "issues",
+    "issue_comment",
+    "pull_request",
+    "pull_request_target",
+    "workflow_dispatch",
+    "schedule",
+    "workflow_run",
+    "push",
+    "installation",
+    "installation_repositories",
+    "ping",
+];
+
+/// The handled event name `name` is most likely a typo of, if any.
+fn suggestion(name: &str) -> Option<&'static str> {
+    let name = name.trim().to_ascii_lowercase();
+    HANDLED_EVENTS
+        .iter()
+        .map(|known| (strsim::damerau_levenshtein(&name, known), *known))
+        .filter(|(distance, known)| *distance <= 2 || *distance * 3 <= known.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, known)| known)
+}
+
 pub async fn run(args: SimulateArgs) -> ExitCode {
+    if !HANDLED_EVENTS.contains(&args.event_name.as_str()) {
+        if let Some(known) = suggestion(&args.event_name) {
+            eprintln!(
+                "error: unknown event name `{}`; did you mean `{known}`?",
+                args.event_name
+            );
+            return ExitCode::from(exit::USAGE);
+        }
+        eprintln!(
+            "note: the bridge does not act on `{}` events (it acts on {}); explaining anyway",
+            args.event_name,
+            HANDLED_EVENTS.join(", ")
+        );
+    }
     let body = match std::fs::read(&args.event) {
         Ok(body) => body,
         Err(err) => {
@@ -66,4 +107,20 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
         crate::simulate::explain(&args.event_name, &event, &settings, github.as_ref()).await;
     print!("{report}");
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::suggestion;
+
+    #[test]
+    fn a_near_miss_suggests_the_event_name() {
+        assert_eq!(suggestion("issue"), Some("issues"));
+        assert_eq!(suggestion("Issues"), Some("issues"));
+        assert_eq!(suggestion("issue_comments"), Some("issue_comment"));
+        assert_eq!(suggestion("workflow-dispatch"), Some("workflow_dispatch"));
+        assert_eq!(suggestion("pullrequest"), Some("pull_request"));
+        assert_eq!(suggestion("star"), None);
+        assert_eq!(suggestion("deployment_status"), None);
+    }
 }

@@ -112,7 +112,7 @@ pub enum JulesError {
     #[error("Jules API error {0}")]
     Api(ApiError),
     /// The request never got an answer (connection refused, reset, TLS, ...).
-    #[error("could not reach the Jules API ({method}): {detail}")]
+    #[error("could not reach the Jules API ({method}): {}", network_words(.detail))]
     Transport {
         method: &'static str,
         detail: String,
@@ -188,6 +188,20 @@ impl JulesError {
     }
 }
 
+/// A transport error in the words a person needs: "connection refused" or "unknown host"
+/// rather than the HTTP stack's chain of causes, which is kept for everything else.
+fn network_words(detail: &str) -> String {
+    use super::retry::{fault_in, NetworkFault};
+    match fault_in(detail) {
+        Some(NetworkFault::ConnectionRefused) => "connection refused".to_owned(),
+        Some(NetworkFault::UnknownHost) => {
+            let cause = detail.rsplit(": ").next().unwrap_or(detail).trim();
+            format!("unknown host (DNS: {cause})")
+        }
+        None => detail.to_owned(),
+    }
+}
+
 fn excerpt(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let text = text.trim();
@@ -233,6 +247,28 @@ mod tests {
             None,
         );
         assert!(error.is_not_found());
+    }
+
+    #[test]
+    fn network_faults_read_as_what_happened() {
+        let refused = JulesError::Transport {
+            method: "sessions.list",
+            detail: "error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)".into(),
+            connect: true,
+        };
+        assert_eq!(
+            refused.to_string(),
+            "could not reach the Jules API (sessions.list): connection refused"
+        );
+        let unknown = JulesError::Transport {
+            method: "sessions.list",
+            detail: "error sending request: client error (Connect): dns error: failed to lookup address information: Name or service not known".into(),
+            connect: true,
+        };
+        assert_eq!(
+            unknown.to_string(),
+            "could not reach the Jules API (sessions.list): unknown host (DNS: Name or service not known)"
+        );
     }
 
     #[test]

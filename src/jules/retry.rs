@@ -87,11 +87,64 @@ impl Schedule {
     }
 }
 
+/// A failure to reach the service that says something about the address itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkFault {
+    /// The host name does not exist (DNS answered "no such name"): a typo in the URL, which
+    /// no retry fixes. A DNS server that did not answer ("temporary failure") is not this.
+    UnknownHost,
+    /// Nothing listens at the address: a service that is down or restarting, or a wrong port.
+    ConnectionRefused,
+}
+
+/// What kind of network fault ended a call, if it is one of the [`NetworkFault`]s.
+pub fn network_fault(error: &JulesError) -> Option<NetworkFault> {
+    match error {
+        JulesError::Transport {
+            detail,
+            connect: true,
+            ..
+        } => fault_in(detail),
+        _ => None,
+    }
+}
+
+/// The [`NetworkFault`] a transport error's text describes.
+pub(crate) fn fault_in(detail: &str) -> Option<NetworkFault> {
+    let detail = detail.to_ascii_lowercase();
+    if detail.contains("connection refused") {
+        return Some(NetworkFault::ConnectionRefused);
+    }
+    let dns = detail.contains("dns error") || detail.contains("failed to lookup address");
+    // getaddrinfo's EAI_NONAME / EAI_NODATA in their glibc, musl, macOS and Windows words;
+    // EAI_AGAIN ("temporary failure in name resolution") may get better and stays transient.
+    let no_such_name = [
+        "name or service not known",
+        "no address associated with hostname",
+        "nodename nor servname provided",
+        "no such host is known",
+        "name does not resolve",
+    ]
+    .iter()
+    .any(|words| detail.contains(words));
+    (dns && no_such_name).then_some(NetworkFault::UnknownHost)
+}
+
 /// Whether this failure is worth another attempt for a call of this safety.
+///
+/// A host name that does not exist is never retried. A refused connection is (a service
+/// restarting refuses connections for a moment), as is every other failure to connect: the
+/// request surely was not processed. How long to keep trying is the caller's [`RetryPolicy`];
+/// the CLI keeps refused connections to a couple of quick attempts.
 pub fn is_transient(error: &JulesError, safety: Safety) -> bool {
     match (error, safety) {
         (JulesError::Api(api), _) if api.is_at_limit() => true,
         (JulesError::Api(api), Safety::Idempotent) => api.is_server_error(),
+        (JulesError::Transport { .. }, _)
+            if network_fault(error) == Some(NetworkFault::UnknownHost) =>
+        {
+            false
+        }
         (JulesError::Transport { connect: true, .. }, _) => true,
         (JulesError::Transport { .. } | JulesError::Timeout { .. }, Safety::Idempotent) => true,
         _ => false,
@@ -112,6 +165,33 @@ pub fn outcome_unknown(error: &JulesError) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn transport(detail: &str) -> JulesError {
+        JulesError::Transport {
+            method: "sessions.get",
+            detail: detail.to_owned(),
+            connect: true,
+        }
+    }
+
+    #[test]
+    fn an_unknown_host_is_not_retried_but_a_refused_connection_is() {
+        let unknown = transport("error sending request: client error (Connect): dns error: failed to lookup address information: Name or service not known");
+        assert_eq!(network_fault(&unknown), Some(NetworkFault::UnknownHost));
+        assert!(!is_transient(&unknown, Safety::Idempotent));
+        assert!(!is_transient(&unknown, Safety::NotIdempotent));
+
+        let flaky_dns = transport("error sending request: client error (Connect): dns error: failed to lookup address information: Temporary failure in name resolution");
+        assert_eq!(network_fault(&flaky_dns), None);
+        assert!(is_transient(&flaky_dns, Safety::Idempotent));
+
+        let refused = transport("error sending request: client error (Connect): tcp connect error: Connection refused (os error 111)");
+        assert_eq!(
+            network_fault(&refused),
+            Some(NetworkFault::ConnectionRefused)
+        );
+        assert!(is_transient(&refused, Safety::NotIdempotent));
+    }
 
     #[tokio::test]
     async fn the_schedule_stops_at_max_attempts() {
