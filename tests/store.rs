@@ -128,6 +128,8 @@ store_tests!(
     expired_lease_is_claimable_again,
     issue_work_is_serialised,
     complete_and_ownership,
+    a_retried_then_done_delivery_keeps_no_old_error,
+    replies_are_recorded_once_per_delivery,
     fail_retry_and_dead,
     release_gives_back_the_attempt,
     renew_extends_only_a_live_lease,
@@ -578,6 +580,40 @@ async fn fail_retry_and_dead(store: Arc<dyn Store>) {
     assert_eq!(claim_id(&store, WORKER).await, None);
     // Only a processing delivery fails.
     assert!(!store.fail_delivery(a, WORKER, "third", None).await.unwrap());
+}
+
+async fn a_retried_then_done_delivery_keeps_no_old_error(store: Arc<dyn Store>) {
+    let a = insert(&store, "a", None).await;
+    assert_eq!(claim_id(&store, WORKER).await, Some(a));
+    assert!(store
+        .fail_delivery(a, WORKER, "GitHub answered 502", Some(at(-1)))
+        .await
+        .unwrap());
+    assert_eq!(claim_id(&store, WORKER).await, Some(a));
+    assert!(store.complete_delivery(a, WORKER, "created").await.unwrap());
+    let done = store.get_delivery(&a.to_string()).await.unwrap().unwrap();
+    assert_eq!(done.status, DeliveryStatus::Done);
+    assert_eq!(
+        done.last_error, None,
+        "an operator must not read a cured error"
+    );
+    assert_eq!(done.note.as_deref(), Some("created"));
+}
+
+async fn replies_are_recorded_once_per_delivery(store: Arc<dyn Store>) {
+    assert!(store.record_reply(1, "refused#1").await.unwrap());
+    assert!(
+        !store.record_reply(1, "refused#1").await.unwrap(),
+        "a retry skips it"
+    );
+    assert!(store.record_reply(1, "help#1").await.unwrap());
+    assert!(
+        store.record_reply(2, "refused#1").await.unwrap(),
+        "per delivery"
+    );
+    // A post that failed is forgotten, so the retry may post it.
+    store.forget_reply(1, "help#1").await.unwrap();
+    assert!(store.record_reply(1, "help#1").await.unwrap());
 }
 
 async fn release_gives_back_the_attempt(store: Arc<dyn Store>) {

@@ -334,7 +334,7 @@ async fn relay_session(
 
 /// Without repository limits, a queued request waits for Jules' own limit: it is tried again
 /// every this many ticks.
-const JULES_LIMIT_RETRY_EVERY: u64 = 10;
+const JULES_LIMIT_RETRY_EVERY: u64 = 1;
 
 /// Starts queued requests of repositories that have room again, oldest first: the request's
 /// delivery is replayed, and its "queued" comment becomes the status comment.
@@ -346,7 +346,7 @@ async fn drain_queues(state: &Arc<AppState>, tick: u64) -> Result<(), crate::sto
             .unwrap_or_else(|| state.base_settings.clone());
         let limited =
             settings.max_concurrent_sessions.is_some() || settings.daily_session_budget.is_some();
-        if !limited && tick % JULES_LIMIT_RETRY_EVERY != 0 {
+        if !limited && !tick.is_multiple_of(JULES_LIMIT_RETRY_EVERY) {
             continue;
         }
         if super::limits::over_limits(state.store.as_ref(), &repo, &settings)

@@ -555,7 +555,7 @@ impl Store for PostgresStore {
 
     async fn complete_delivery(&self, id: i64, worker: &str, note: &str) -> StoreResult<bool> {
         let done = sqlx::query(
-            "UPDATE deliveries SET status = 'done', note = $3, lease_owner = NULL, \
+            "UPDATE deliveries SET status = 'done', note = $3, last_error = NULL, lease_owner = NULL, \
              lease_until = NULL, updated_at = $4 \
              WHERE id = $1 AND lease_owner = $2 AND status = 'processing'",
         )

@@ -124,7 +124,7 @@ impl Agent {
 /// Runs one automatic step for every session with work (slow ones only every tenth tick).
 pub fn tick(store: &mut Store) -> usize {
     store.ticks += 1;
-    let slow_turn = store.ticks % SLOW_FACTOR == 0;
+    let slow_turn = store.ticks.is_multiple_of(SLOW_FACTOR);
     step_sessions(store, |session| slow_turn || !session.agent.is_slow())
 }
 
