@@ -334,7 +334,7 @@ async fn relay_session(
 
 /// Without repository limits, a queued request waits for Jules' own limit: it is tried again
 /// every this many ticks.
-const JULES_LIMIT_RETRY_EVERY: u64 = 1;
+const JULES_LIMIT_RETRY_EVERY: u64 = 10;
 
 /// Starts queued requests of repositories that have room again, oldest first: the request's
 /// delivery is replayed, and its "queued" comment becomes the status comment.
