@@ -692,3 +692,39 @@ fn database_urls_are_described_without_their_password() {
         assert!(!error.contains("hunter2"), "{error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_command_answers_for_the_container_health_check() {
+    // The image has no shell or curl: `jules-bridge health` is its health check.
+    let world = World::new(Mode::Token).await;
+    let env = token_env(&world);
+    let log = path_in(&world.dir, "serve.log");
+    let port = free_port();
+    let server = ServerProcess::start(&env, port, &log).await;
+    log_with(&log, "the bridge's GitHub identity is known").await;
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let ready = run_bin(
+        &["health", "--url", &url],
+        &[],
+        world.dir.path(),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(ready.code, Some(0), "{}", ready.stderr);
+    assert_eq!(ready.stdout.trim(), "ready");
+    server.terminate(Duration::from_secs(10)).await;
+
+    let gone = run_bin(
+        &["health", "--url", &url],
+        &[],
+        world.dir.path(),
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(gone.code, Some(1));
+    assert!(
+        gone.stderr.contains("not ready: cannot reach"),
+        "{}",
+        gone.stderr
+    );
+}

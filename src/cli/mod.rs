@@ -50,6 +50,50 @@ pub enum Command {
     Deliveries(serve::DeliveriesArgs),
     /// Call the Jules API directly: every method, for operators and scripts.
     Jules(JulesArgs),
+    /// Ask a running server whether it is ready (`GET /readyz`): exit 0 when it is, 1 when
+    /// not. For container health checks: the image has no shell or curl.
+    Health(HealthArgs),
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct HealthArgs {
+    /// The server's readiness URL.
+    #[arg(
+        long,
+        env = "HEALTH_URL",
+        default_value = "http://127.0.0.1:8080/readyz"
+    )]
+    pub url: String,
+}
+
+/// `jules-bridge health`: one GET with a short timeout.
+async fn health(args: HealthArgs) -> ExitCode {
+    let client = match reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+    {
+        Ok(client) => client,
+        Err(error) => {
+            eprintln!("health: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    match client.get(&args.url).send().await {
+        Ok(response) if response.status().is_success() => {
+            println!("ready");
+            ExitCode::SUCCESS
+        }
+        Ok(response) => {
+            let status = response.status();
+            let text = response.text().await.unwrap_or_default();
+            eprintln!("not ready ({status}): {}", text.trim());
+            ExitCode::from(1)
+        }
+        Err(error) => {
+            eprintln!("not ready: cannot reach {}: {error}", args.url);
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// How log lines are written: `LOG_FORMAT`.
@@ -144,5 +188,6 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Migrate(args) => serve::migrate(args).await,
         Command::Deliveries(args) => serve::deliveries(args).await,
         Command::Jules(args) => jules::run(args).await,
+        Command::Health(args) => health(args).await,
     }
 }
