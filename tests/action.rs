@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::Command;
 
@@ -112,16 +112,18 @@ impl World {
             outputs: read_outputs(&output_path),
             summary: std::fs::read_to_string(&summary_path).unwrap_or_default(),
         };
-        // The key may appear only in the add-mask command that hides it.
-        for line in run.stdout.lines().chain(run.stderr.lines()) {
-            assert!(
-                !line.contains(KEY) || line == format!("::add-mask::{KEY}"),
-                "the Jules key leaked: {line}"
-            );
-            assert!(
-                !line.contains(TOKEN) || line == format!("::add-mask::{TOKEN}"),
-                "the GitHub token leaked: {line}"
-            );
+        // The secrets this run was given (an input overrides the default ones).
+        let input = |name: &str, default: &'static str| {
+            inputs
+                .iter()
+                .find(|(input, _)| *input == name)
+                .map_or(default.to_owned(), |(_, value)| (*value).to_owned())
+        };
+        for (what, secret) in [
+            ("the Jules key", input("jules-api-key", KEY)),
+            ("the GitHub token", input("github-token", TOKEN)),
+        ] {
+            assert_no_leak(&run, what, &secret);
         }
         run
     }
@@ -150,6 +152,34 @@ impl World {
             step(&self.jules, 1).await;
         }
         panic!("{session} never reached {state}");
+    }
+}
+
+/// `secret` is printed once, in exactly the `::add-mask::` command that hides it, and
+/// nowhere else: no other line of stdout or stderr, not the step summary, not an output.
+fn assert_no_leak(run: &Run, what: &str, secret: &str) {
+    let mask = format!("::add-mask::{secret}");
+    let masks = run.stdout.lines().filter(|line| *line == mask).count();
+    assert_eq!(masks, 1, "{what} is masked once:\n{}", run.stdout);
+    let everything = [
+        ("stdout", run.stdout.as_str()),
+        ("stderr", run.stderr.as_str()),
+        ("the step summary", run.summary.as_str()),
+    ];
+    for (place, text) in everything {
+        for line in text.lines() {
+            // The mask command itself, and only on stdout, where the runner reads it.
+            if place == "stdout" && line == mask {
+                continue;
+            }
+            assert!(!line.contains(secret), "{what} leaked in {place}: {line}");
+        }
+    }
+    for (name, value) in &run.outputs {
+        assert!(
+            !value.contains(secret),
+            "{what} leaked in output {name}: {value}"
+        );
     }
 }
 
@@ -200,20 +230,22 @@ async fn a_label_starts_a_session_and_reports_back() {
         .starts_with(&format!("::add-mask::{KEY}\n::add-mask::{TOKEN}\n")));
     assert_eq!(run.outputs["action-taken"], "created");
     let session = run.outputs["session-name"].clone();
-    assert_eq!(
-        run.outputs["session-url"],
-        format!(
-            "https://jules.google.com/session/{}",
-            run.outputs["session-id"]
-        )
-    );
     assert_eq!(world.jules.session_count(), 1);
 
     // What Jules got: the issue as context, the requester, the source and branch.
     let created = world.client.get_session(&session).await.unwrap();
-    assert!(created.prompt.contains(
-        "Context: GitHub issue Codertocat/Hello-World#1: Spelling error in the README file"
-    ));
+    // The outputs are Jules' own: the id and the link the API gives, not rebuilt here.
+    assert_eq!(run.outputs["session-id"], created.id);
+    assert!(!created.url.is_empty(), "the fake gives the session's url");
+    assert_eq!(run.outputs["session-url"], created.url);
+    assert!(
+        created
+            .prompt
+            .contains("Context: GitHub issue Codertocat/Hello-World#1"),
+        "{}",
+        created.prompt
+    );
+    assert!(created.prompt.contains("Spelling error in the README file"));
     assert!(created
         .prompt
         .contains("Requested by @Codertocat through jules-bridge."));
@@ -562,6 +594,7 @@ async fn a_fork_pull_request_gets_a_clear_reply() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_comment_runs_only_its_new_commands() {
     let world = World::new().await;
+    // An edit that adds no command (a typo fixed in the text): nothing is run, nothing sent.
     let edited = fixture(
         "issue_comment.edited.json",
         &[
@@ -569,10 +602,21 @@ async fn an_edited_comment_runs_only_its_new_commands() {
             ("/changes/body/from", json!("/jules fix the typo\n\nthanks")),
         ],
     );
+    let run = world.run("issue_comment", &edited, &[]);
+    assert_eq!(run.outputs["action-taken"], "ignored", "{}", run.stdout);
     assert_eq!(
-        world.run("issue_comment", &edited, &[]).outputs["action-taken"],
-        "ignored"
+        jules_calls(&world.jules),
+        BTreeMap::new(),
+        "an edit without a new command sends nothing to Jules"
     );
+    assert_eq!(
+        github_writes(&world.github),
+        Vec::<String>::new(),
+        "an edit without a new command posts nothing on GitHub"
+    );
+
+    // An edit that adds `/jules status` under the old command: only the status runs. There is
+    // no session, so the answer is a reply saying so; the old command starts no session.
     let with_new = fixture(
         "issue_comment.edited.json",
         &[
@@ -581,16 +625,46 @@ async fn an_edited_comment_runs_only_its_new_commands() {
         ],
     );
     let run = world.run("issue_comment", &with_new, &[]);
+    assert_eq!(run.outputs["action-taken"], "ignored", "{}", run.stdout);
+    // The old command neither started a session nor went to one as a message: with no
+    // session to read, Jules heard nothing at all.
+    assert_eq!(jules_calls(&world.jules), BTreeMap::new());
+    // On GitHub: 👀 on the edited comment and one reply, nothing else.
     assert_eq!(
-        world.jules.session_count(),
-        0,
-        "the old command did not run again"
+        github_writes(&world.github),
+        [
+            "POST /repos/Codertocat/Hello-World/issues/comments/492700400/reactions",
+            "POST /repos/Codertocat/Hello-World/issues/1/comments",
+        ]
     );
-    assert_eq!(
-        run.outputs["action-taken"], "ignored",
-        "status with no session: {}",
-        run.stdout
+    let comments = world.comments(1);
+    assert_eq!(comments.len(), 1, "one reply: {comments:#?}");
+    assert!(
+        comments[0]
+            .body
+            .contains("There is no Jules session for this conversation yet"),
+        "{}",
+        comments[0].body
     );
+}
+
+/// How many requests Jules received, per API method.
+fn jules_calls(jules: &FakeServer) -> BTreeMap<&'static str, usize> {
+    let mut calls = BTreeMap::new();
+    for record in jules.request_log() {
+        *calls.entry(record.method).or_default() += 1;
+    }
+    calls
+}
+
+/// Every request that changed something on GitHub (`METHOD /path`), in order.
+fn github_writes(github: &FakeGitHub) -> Vec<String> {
+    github
+        .requests()
+        .into_iter()
+        .filter(|r| r.method != "GET")
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
 }
 
 /// The real `workflow_run.completed` delivery, moved to this repository and made a failure
@@ -641,7 +715,7 @@ async fn a_failed_workflow_run_starts_a_ci_fixer() {
         .await
         .unwrap();
     assert!(
-        session.prompt.contains("failed on branch"),
+        session.prompt.contains("Branch: feature-x"),
         "{}",
         session.prompt
     );
@@ -809,9 +883,12 @@ async fn jules_errors_are_reported_on_the_issue_and_in_the_exit_code() {
         &[("jules-api-key", "wrong-key-123456")],
     );
     assert_eq!(wrong_key.code, Some(1));
+    // `World::run` checked that the wrong key, like the right one, is printed only in the
+    // `::add-mask::` line; the failure itself is an error line, which does not show it.
     assert!(
-        !wrong_key.stdout.contains("wrong-key-123456\n")
-            || wrong_key.stdout.contains("::add-mask::wrong-key-123456")
+        wrong_key.stdout.contains("::error title=jules-bridge::"),
+        "{}",
+        wrong_key.stdout
     );
     assert!(world
         .comments(1)
@@ -846,8 +923,21 @@ async fn bad_inputs_fail_with_a_clear_error() {
         .stdout
         .contains("::error title=jules-bridge::`trigger-label` must not be `jules`"));
     let run = world.run("issues", &labeled(), &[("wait", "forever")]);
-    assert!(run.stdout.contains("`wait` must be none, plan or done"));
+    assert_eq!(run.code, Some(1), "{}", run.stdout);
+    let errors: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|line| line.starts_with("::error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {}", run.stdout);
+    assert!(
+        errors[0].starts_with("::error title=jules-bridge::`wait` must be none, plan or done"),
+        "{}",
+        errors[0]
+    );
+    assert_eq!(run.outputs["action-taken"], "failed");
     assert_eq!(world.jules.session_count(), 0);
+    assert!(world.comments(1).is_empty(), "a bad input posts nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

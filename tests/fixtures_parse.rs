@@ -157,43 +157,135 @@ fn error_bodies() {
 }
 
 /// Every fixture parses as what it is, and our serialisation of it equals the input
-/// (proto3 JSON: nothing added, nothing lost).
+/// (proto3 JSON: nothing added, nothing lost). The docs sometimes spell out a default
+/// (`"unidiffPatch": ""`, `"isPrivate": false`) that proto3 JSON omits: exactly those leaves
+/// may be missing from our output, and the same fixture with each of them set to a
+/// non-default value must come back whole, so a field the types drop cannot hide behind a
+/// default.
 #[test]
 fn every_fixture_round_trips() {
     let mut seen = 0;
+    let mut defaults_seen = 0;
     for entry in std::fs::read_dir(fixture_dir()).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let raw: Value = parse(&name);
-        let again = if name.starts_with("err-") || name.ends_with("-request.json") {
+        if name.starts_with("err-") || name.ends_with("-request.json") {
             continue;
-        } else if name.contains("activities") {
-            serde_json::to_value(parse::<ActivityPage>(&name)).unwrap()
-        } else if name.contains("sources") {
-            serde_json::to_value(parse::<SourcePage>(&name)).unwrap()
-        } else {
-            serde_json::to_value(parse::<Session>(&name)).unwrap()
-        };
-        assert_eq!(again, without_defaults(raw), "{name}");
+        }
+        let raw: Value = parse(&name);
+        let defaults = default_leaves(&raw);
+        let mut expected = raw.clone();
+        for pointer in &defaults {
+            remove_leaf(&mut expected, pointer);
+        }
+        assert_eq!(
+            differences(&round_trip(&name, &raw), &expected),
+            Vec::<String>::new(),
+            "{name}: round trip vs fixture without its spelled-out defaults"
+        );
+
+        // The same document with every spelled-out default made a real value.
+        let mut filled = raw.clone();
+        for pointer in &defaults {
+            let leaf = filled.pointer_mut(pointer).unwrap();
+            *leaf = match leaf {
+                Value::Bool(false) => Value::Bool(true),
+                _ => Value::String("x".to_owned()),
+            };
+        }
+        assert_eq!(
+            differences(&round_trip(&name, &filled), &filled),
+            Vec::<String>::new(),
+            "{name} with its defaults {defaults:?} filled in: a field was dropped or changed"
+        );
+        defaults_seen += defaults.len();
         seen += 1;
     }
     assert_eq!(seen, 6);
+    // unidiffPatch x4 and media data in the activities, isPrivate in the dashed sources.
+    assert_eq!(defaults_seen, 6, "the fixtures' spelled-out defaults");
 }
 
-/// The fixtures come from docs that sometimes spell out a default (`"unidiffPatch": ""`,
-/// `"isPrivate": false`); proto3 JSON omits those, so compare without them.
-fn without_defaults(value: Value) -> Value {
-    match value {
-        Value::Object(map) => Value::Object(
-            map.into_iter()
-                .filter(|(_, v)| {
-                    !matches!(v, Value::Bool(false))
-                        && !matches!(v, Value::String(s) if s.is_empty())
-                })
-                .map(|(k, v)| (k, without_defaults(v)))
-                .collect(),
-        ),
-        Value::Array(items) => Value::Array(items.into_iter().map(without_defaults).collect()),
-        other => other,
+/// Parses `value` as the type the fixture `name` holds and serialises it again.
+fn round_trip(name: &str, value: &Value) -> Value {
+    fn again<T: DeserializeOwned + serde::Serialize>(name: &str, value: &Value) -> Value {
+        let parsed: T =
+            serde_json::from_value(value.clone()).unwrap_or_else(|err| panic!("{name}: {err}"));
+        serde_json::to_value(parsed).unwrap()
     }
+    if name.contains("activities") {
+        again::<ActivityPage>(name, value)
+    } else if name.contains("sources") {
+        again::<SourcePage>(name, value)
+    } else {
+        again::<Session>(name, value)
+    }
+}
+
+/// JSON pointers of the leaves holding a proto3 default that JSON output omits (`false`,
+/// `""`), in document order.
+fn default_leaves(value: &Value) -> Vec<String> {
+    fn walk(value: &Value, at: String, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    let key = key.replace('~', "~0").replace('/', "~1");
+                    walk(child, format!("{at}/{key}"), found);
+                }
+            }
+            Value::Array(items) => {
+                for (index, child) in items.iter().enumerate() {
+                    walk(child, format!("{at}/{index}"), found);
+                }
+            }
+            Value::Bool(false) => found.push(at),
+            Value::String(text) if text.is_empty() => found.push(at),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    walk(value, String::new(), &mut found);
+    found
+}
+
+/// Removes the object member at `pointer`.
+fn remove_leaf(value: &mut Value, pointer: &str) {
+    let (parent, key) = pointer.rsplit_once('/').unwrap();
+    let key = key.replace("~1", "/").replace("~0", "~");
+    value
+        .pointer_mut(parent)
+        .and_then(Value::as_object_mut)
+        .unwrap_or_else(|| panic!("{pointer} is an object member"))
+        .remove(&key)
+        .unwrap_or_else(|| panic!("{pointer} exists"));
+}
+
+/// Where `ours` and `theirs` differ, as JSON pointers (`-` missing from ours, `+` added by
+/// ours, `~` changed).
+fn differences(ours: &Value, theirs: &Value) -> Vec<String> {
+    fn walk(ours: &Value, theirs: &Value, at: &str, found: &mut Vec<String>) {
+        match (ours, theirs) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (key, value) in b {
+                    match a.get(key) {
+                        Some(mine) => walk(mine, value, &format!("{at}/{key}"), found),
+                        None => found.push(format!("- {at}/{key}")),
+                    }
+                }
+                for key in a.keys().filter(|key| !b.contains_key(*key)) {
+                    found.push(format!("+ {at}/{key}"));
+                }
+            }
+            (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+                for (index, (mine, value)) in a.iter().zip(b).enumerate() {
+                    walk(mine, value, &format!("{at}/{index}"), found);
+                }
+            }
+            (a, b) if a == b => {}
+            (a, b) => found.push(format!("~ {at}: {a} != {b}")),
+        }
+    }
+    let mut found = Vec::new();
+    walk(ours, theirs, "", &mut found);
+    found
 }

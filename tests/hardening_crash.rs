@@ -310,8 +310,9 @@ async fn crash_run(when: KillWhen) {
         },
     )
     .await;
-    // Give a late duplicate (if any) the time to show up.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // A late duplicate (if any) would come from the relay: let it run a full iteration after
+    // everything was processed, then check what is there.
+    relay_iterations(&db, 2).await;
 
     let deliveries = store.list_deliveries(None, 1000).await.unwrap();
     let guids: HashSet<&str> = deliveries.iter().map(|d| d.delivery_id.as_str()).collect();
@@ -402,6 +403,14 @@ async fn crash_run(when: KillWhen) {
     }
 
     server.kill();
+    // The window this test exists for: a kill after a delivery's session was created and
+    // before the delivery completed, so that its retry had to find the session instead of
+    // creating one. A run whose kills all missed it proves nothing about that guard.
+    assert!(
+        guarded_sessions >= 1,
+        "no kill fell between a session's create and its delivery's completion \
+         (kills at (acked, sessions) {kills:?}, {retried} deliveries processed more than once)"
+    );
     let resent = seen.values().filter(|s| s.transport_errors > 0).count();
     let duplicates_acked = seen
         .values()

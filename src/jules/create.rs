@@ -37,7 +37,7 @@ const CLOCK_SKEW: TimeSpan = TimeSpan::minutes(10);
 
 /// The most sessions a lookup reads (20 pages): the time bound `since` normally ends it
 /// much sooner; this only caps a pathological account.
-const LOOKUP_LIMIT: usize = 2_000;
+pub const LOOKUP_LIMIT: usize = 2_000;
 
 /// A token that identifies one intent to create a session.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

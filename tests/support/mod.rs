@@ -214,6 +214,94 @@ where
     eventually_within(what, Duration::from_secs(15), check).await;
 }
 
+/// The relay's lease in the SQLite file `db`: renewed at the start of every relay iteration
+/// (a tick and its queue drain), so each new expiry is one more iteration begun.
+async fn relay_lease(connection: &mut sqlx::SqliteConnection) -> Option<i64> {
+    sqlx::query_scalar("SELECT expires_at FROM leases WHERE key = 'relay'")
+        .fetch_optional(connection)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Counts the iterations the relay of the server on the SQLite file `db` (in-process or the
+/// binary) begins from now on, by watching its lease (every 2 ms; an iteration takes at
+/// least the relay's fast interval). Stops when dropped.
+pub struct RelayWatch {
+    begun: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RelayWatch {
+    pub async fn start(db: &Path) -> RelayWatch {
+        use sqlx::ConnectOptions;
+        let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(db)
+            .busy_timeout(Duration::from_secs(5))
+            .connect()
+            .await
+            .expect("the SQLite file opens");
+        let mut last = relay_lease(&mut connection).await;
+        let begun = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&begun);
+        let task = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                let now = relay_lease(&mut connection).await;
+                if now.is_some() && now != last {
+                    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    last = now;
+                }
+            }
+        });
+        RelayWatch { begun, task }
+    }
+
+    /// Iterations begun since `start`.
+    pub fn iterations(&self) -> usize {
+        self.begun.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until `n` iterations have begun since `start` (30 s at most).
+    pub async fn wait_for(&self, n: usize) {
+        eventually_within(
+            &format!("the relay began {n} iterations"),
+            Duration::from_secs(30),
+            || async { self.iterations() >= n },
+        )
+        .await;
+    }
+}
+
+impl Drop for RelayWatch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Waits until the relay of the server on the SQLite file `db` has begun `n` new iterations.
+/// With `n` >= 2 the first of them has also ended: the relay did a full tick, and its queue
+/// drain, after the call.
+pub async fn relay_iterations(db: &Path, n: usize) {
+    RelayWatch::start(db).await.wait_for(n).await;
+}
+
+/// Makes every pending delivery in the SQLite file `db` due now: what waiting out its retry
+/// back-off would do (the worker looks again within 500 ms, or when notified).
+pub async fn make_retries_due(db: &Path) {
+    use sqlx::ConnectOptions;
+    let mut connection = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(db)
+        .busy_timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .expect("the SQLite file opens");
+    sqlx::query("UPDATE deliveries SET next_attempt_at = 0 WHERE status = 'pending'")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+}
+
 // ---- the server in-process ----------------------------------------------------------------
 
 pub struct Bridge {
@@ -242,6 +330,28 @@ impl Bridge {
             .list_deliveries(Some(status), 1000)
             .await
             .unwrap()
+    }
+
+    /// Waits until nothing more will happen on its own: every stored delivery is done or dead,
+    /// then the relay runs a full iteration (a tick and its queue drain) after that, and the
+    /// deliveries are still as they were (else the relay started one again: wait for it too).
+    /// What the tests check afterwards is final, with no guess of how long "later" takes.
+    pub async fn idle(&self, db: &Path) {
+        let snapshot = |deliveries: Vec<Delivery>| {
+            deliveries
+                .into_iter()
+                .map(|d| (d.id, d.status, d.attempts))
+                .collect::<Vec<_>>()
+        };
+        for _ in 0..50 {
+            self.drained().await;
+            let before = snapshot(self.deliveries().await);
+            relay_iterations(db, 2).await;
+            if snapshot(self.deliveries().await) == before {
+                return;
+            }
+        }
+        panic!("the server never became idle");
     }
 
     /// Waits until no stored delivery is pending or processing.
@@ -298,6 +408,16 @@ impl World {
             mode,
             dir,
         }
+    }
+
+    /// The server's SQLite file.
+    pub fn db(&self) -> PathBuf {
+        PathBuf::from(self.database_url.trim_start_matches("sqlite:"))
+    }
+
+    /// [`Bridge::idle`] for a server of this world.
+    pub async fn idle(&self, bridge: &Bridge) {
+        bridge.idle(&self.db()).await;
     }
 
     pub fn repo(&self) -> &'static str {
