@@ -20,13 +20,18 @@
 //!   `<!--` into an unprotected one or the reverse.
 //! - `truncate(x, 100)`: `x` itself when it has at most 100 characters; otherwise a prefix of
 //!   `x` of at most 100 characters followed by the truncation marker.
-//! - `Marker::parse`: a found marker names `sessions/<alphanumeric id>` and renders to text
-//!   that parses back to the same marker.
+//! - `MarkerKey::check`: a marker found on the last line names `sessions/<alphanumeric id>`;
+//!   what is found in arbitrary text never verifies (only the bridge's key signs), and a
+//!   marker the key signs verifies back to itself for its own issue only.
+//! - `escape::inline` / `escape::quoted`: no `<`, no `@` followed by a letter, no image or
+//!   link opener survives in what the bridge would post.
 #![no_main]
 
 use jules_bridge::engine::command::{new_commands, parse_commands, Command};
 use jules_bridge::engine::sanitize::{strip_hidden, truncate};
-use jules_bridge::engine::status::Marker;
+use jules_bridge::engine::escape;
+use jules_bridge::engine::event::RepoName;
+use jules_bridge::engine::marker::{MarkerCheck, MarkerKey};
 use libfuzzer_sys::fuzz_target;
 
 const PREFIX: &str = "/jules";
@@ -40,6 +45,7 @@ fuzz_target!(|data: &[u8]| {
     check_strip_hidden(new);
     check_truncate(new);
     check_marker(new);
+    check_escape(new);
 });
 
 fn check_commands(old: &str, new: &str) {
@@ -145,13 +151,41 @@ fn check_truncate(text: &str) {
 }
 
 fn check_marker(text: &str) {
-    let Some(marker) = Marker::parse(text) else {
-        return;
+    let key = MarkerKey::derive(["fuzz-key"]);
+    let repo = RepoName {
+        owner: "octo".into(),
+        name: "repo".into(),
+    };
+    let marker = match key.check(text, &repo, 7) {
+        MarkerCheck::None => return,
+        MarkerCheck::Verified(marker) => {
+            panic!("arbitrary text verified as a signed marker: {marker:?}")
+        }
+        MarkerCheck::Unverified(marker) => marker,
     };
     let id = marker
         .session
         .strip_prefix("sessions/")
         .expect("session name");
     assert!(!id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric()));
-    assert_eq!(Marker::parse(&marker.render()), Some(marker));
+    // Requester and plan come from whitespace-split fields: re-signing must round-trip.
+    let signed = key.sign(&marker, &repo, 7);
+    assert_eq!(key.check(&signed, &repo, 7), MarkerCheck::Verified(marker.clone()));
+    assert!(matches!(key.check(&signed, &repo, 8), MarkerCheck::Unverified(_)));
+}
+
+fn check_escape(text: &str) {
+    for escaped in [escape::inline(text), escape::quoted(text)] {
+        assert!(!escaped.contains('<'), "{escaped:?}");
+        assert!(!escaped.contains("!["), "{escaped:?}");
+        let mut chars = escaped.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '@' {
+                assert!(
+                    !chars.peek().is_some_and(|next| next.is_alphanumeric()),
+                    "a mention survived: {escaped:?}"
+                );
+            }
+        }
+    }
 }
