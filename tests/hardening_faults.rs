@@ -13,8 +13,8 @@ mod support;
 use std::time::Duration;
 
 use jules_bridge::jules::create::LOOKUP_LIMIT;
-use jules_bridge::jules::{request_tag_of, NewSession, Session};
-use jules_bridge::store::DeliveryStatus;
+use jules_bridge::jules::{NewSession, Session};
+use jules_bridge::store::{Delivery, DeliveryStatus};
 use serde_json::json;
 use support::*;
 
@@ -356,10 +356,11 @@ async fn a_create_that_fails_one_attempt_then_succeeds_leaves_only_the_status_co
 /// request tag, while `others` sessions are created on the same Jules account (other
 /// repositories, other people). The retry is made due only once they all exist (what waiting
 /// out its back-off would do), so the first attempt's session is exactly the `others + 1`-th
-/// newest when it is looked for. Returns the sessions of #208 and its bridge comments.
+/// newest when it is looked for. Returns the sessions of #208, its bridge comments and the
+/// delivery after its second attempt.
 async fn retried_delivery_with_newer_sessions(
     others: usize,
-) -> (Vec<Session>, Vec<github_fake::Comment>) {
+) -> (Vec<Session>, Vec<github_fake::Comment>, Delivery) {
     let world = World::new(Mode::App).await;
     let mut config = world.config();
     config.retry_base = Duration::from_secs(3600);
@@ -398,14 +399,13 @@ async fn retried_delivery_with_newer_sessions(
     make_retries_due(&world.db()).await;
     bridge.state.work.notify_one();
     eventually("the retry ran", || async {
-        bridge
-            .deliveries()
-            .await
-            .iter()
-            .all(|d| d.status == DeliveryStatus::Done && d.attempts == 2)
+        bridge.deliveries().await.iter().all(|d| {
+            matches!(d.status, DeliveryStatus::Done | DeliveryStatus::Dead) && d.attempts == 2
+        })
     })
     .await;
     world.idle(&bridge).await;
+    let delivery = bridge.deliveries().await.remove(0);
     bridge.stop().await;
 
     // Newest first: the sessions of #208 (the retry's own, if it made one) and the others.
@@ -431,7 +431,7 @@ async fn retried_delivery_with_newer_sessions(
         sessions.len() + others,
         "no session for anything else"
     );
-    (sessions, world.bot_comments(208))
+    (sessions, world.bot_comments(208), delivery)
 }
 
 /// At the limit: the first attempt's session is the `LOOKUP_LIMIT`-th newest (2,000, see
@@ -441,7 +441,9 @@ async fn a_retried_delivery_finds_its_session_at_the_lookup_limit() {
     // 20 pages of 100: the limit a lookup is documented to read (lowering it again, to the
     // 200 it once was, is a decision, not a refactoring).
     assert_eq!(LOOKUP_LIMIT, 2_000);
-    let (sessions, comments) = retried_delivery_with_newer_sessions(LOOKUP_LIMIT - 1).await;
+    let (sessions, comments, delivery) =
+        retried_delivery_with_newer_sessions(LOOKUP_LIMIT - 1).await;
+    assert_eq!(delivery.status, DeliveryStatus::Done);
     assert_eq!(sessions.len(), 1, "one session for #208: {sessions:#?}");
     assert_eq!(comments.len(), 1, "one comment: {comments:#?}");
     assert_eq!(
@@ -450,29 +452,26 @@ async fn a_retried_delivery_finds_its_session_at_the_lookup_limit() {
     );
 }
 
-/// Beyond the limit: the lookup reads `LOOKUP_LIMIT` sessions and stops, so a session that is
-/// the 2,001st newest is not found. create.rs treats "not found within the limit" as "the
-/// create did not happen" (the limit only caps a pathological account; `since` normally ends
-/// the lookup first), so the retry starts a second session with the same request tag, and the
-/// issue shows one status comment, for the new session. (A stricter product would stop with
-/// `OutcomeUnknown` when the limit, not `since`, ended the lookup.)
+/// Beyond the limit: the lookup reads `LOOKUP_LIMIT` sessions without reaching the first
+/// attempt's time, so it cannot say "not created". The retry then creates nothing: one
+/// session, never a duplicate, and the delivery is dead-lettered with the reason for an
+/// operator.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retried_delivery_beyond_the_lookup_limit_starts_a_second_session() {
-    let (sessions, comments) = retried_delivery_with_newer_sessions(LOOKUP_LIMIT).await;
+async fn a_retried_delivery_beyond_the_lookup_limit_never_starts_a_second_session() {
+    let (sessions, _comments, delivery) = retried_delivery_with_newer_sessions(LOOKUP_LIMIT).await;
     assert_eq!(
         sessions.len(),
-        2,
-        "the lost one and a new one for #208: {sessions:#?}"
+        1,
+        "only the lost one for #208: {sessions:#?}"
     );
-    assert_eq!(
-        request_tag_of(&sessions[0].prompt),
-        request_tag_of(&sessions[1].prompt),
-        "the same request, sent again"
-    );
-    assert_eq!(comments.len(), 1, "one comment: {comments:#?}");
-    // Newest first: the status comment names the session the retry started.
-    assert_eq!(
-        marker_session(&comments[0].body).as_deref(),
-        Some(sessions[0].name.as_str())
+    assert_eq!(delivery.status, DeliveryStatus::Dead);
+    assert!(
+        delivery
+            .last_error
+            .as_deref()
+            .is_some_and(|error| error
+                .contains("cannot tell whether an earlier attempt created this session")),
+        "{:?}",
+        delivery.last_error
     );
 }

@@ -151,6 +151,9 @@ pub(super) async fn create_once(
 
 impl JulesClient {
     /// The session created with request tag `tag`, looking back to `since` (newest first).
+    /// `Ok(None)` only when the lookup reached `since` (or the end): a lookup that stops at
+    /// `LOOKUP_LIMIT` first cannot say "not created", so it answers
+    /// [`JulesError::LookupLimit`], and the caller does not create again.
     pub async fn find_session_by_tag(
         &self,
         tag: &RequestTag,
@@ -164,9 +167,11 @@ impl JulesClient {
                 return Ok(Some(session));
             }
             read += 1;
-            let older = session.create_time.is_some_and(|created| created < since);
-            if older || read >= LOOKUP_LIMIT {
-                break;
+            if session.create_time.is_some_and(|created| created < since) {
+                return Ok(None);
+            }
+            if read >= LOOKUP_LIMIT {
+                return Err(JulesError::LookupLimit { read });
             }
         }
         Ok(None)

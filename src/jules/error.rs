@@ -142,6 +142,11 @@ pub enum JulesError {
         status: u16,
         detail: String,
     },
+    /// Looking for the session an earlier attempt may have created read `read` sessions (the
+    /// lookup's limit) without reaching the attempt's time: whether it exists is unknown, so
+    /// the request stops here rather than risk a duplicate session.
+    #[error("cannot tell whether an earlier attempt created this session: more than {read} sessions were created since, beyond what one lookup reads")]
+    LookupLimit { read: usize },
     /// Rejected before sending: a missing key, a bad base URL, ...
     #[error("{0}")]
     Config(String),
