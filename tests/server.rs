@@ -580,6 +580,17 @@ async fn refused_ignored_and_malformed_deliveries() {
         .await
         .unwrap();
     assert_eq!(response.status(), 202);
+    // ...and acted on like JSON: the command was read, and (the sender still has read
+    // access) answered with the second polite reply.
+    eventually("the form-encoded command is answered", || async {
+        world
+            .bot_comments(109)
+            .iter()
+            .filter(|c| c.body.starts_with("Sorry @harshraj8843"))
+            .count()
+            == 2
+    })
+    .await;
 
     // Over 25 MiB: 413.
     let big = vec![b' '; 25 * 1024 * 1024 + 1];
