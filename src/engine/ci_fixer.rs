@@ -112,12 +112,12 @@ pub fn check_run(
 /// failure of the same commit (a re-run, another job) finds it and starts nothing.
 pub fn run_tag(repo: &RepoName, run: &WorkflowRun) -> String {
     let sha: String = run.head_sha.chars().take(12).collect();
-    format!("{}{}:{sha}", tag_prefix(repo), run.workflow_id)
+    super::request_tag::for_repo(repo, &format!(":ci:{}:{sha}", run.workflow_id))
 }
 
 /// The prefix every fixer session's request tag of `repo` starts with.
 pub fn tag_prefix(repo: &RepoName) -> String {
-    format!("{repo}:ci:")
+    format!("{}:ci:", super::request_tag::repo_key(repo))
 }
 
 /// Jules names its branches `<slug>-<session id>` (a long decimal number) most of the time.

@@ -8,5 +8,6 @@ pub mod marker;
 pub mod policy;
 pub mod prompt;
 pub mod render;
+pub mod request_tag;
 pub mod sanitize;
 pub mod status;

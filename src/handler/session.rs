@@ -7,6 +7,7 @@ use crate::engine::escape;
 use crate::engine::event::{Actor, RepoName, Repository, WorkflowRun};
 use crate::engine::prompt::{build_prompt, PromptParts};
 use crate::engine::render;
+use crate::engine::request_tag;
 use crate::engine::status::SessionView;
 use crate::jules::{request_tag_of, JulesError, NewSession, RequestTag, Session};
 
@@ -68,7 +69,7 @@ impl Handler<'_> {
             .comment
             .map(|comment| format!("c{}", comment.id))
             .unwrap_or_else(|| format!("label-{}", self.settings.trigger_id));
-        let tag = request_tag(&format!("{repo}#{number}:{trigger}"));
+        let tag = RequestTag::new(request_tag::for_issue(repo, number, &trigger)).ok();
         let branch = self.settings.starting_branch.as_deref().unwrap_or(branch);
         let earlier = match (&tag, self.settings.recheck_before_create) {
             (Some(tag), Some(since)) => self.jules.find_session_by_tag(tag, since).await?,
@@ -333,7 +334,11 @@ impl Handler<'_> {
             .title
             .clone()
             .unwrap_or_else(|| truncate_title(instruction));
-        let tag = request_tag(&format!("{}:run-{}", repo.name, self.settings.trigger_id));
+        let tag = RequestTag::new(request_tag::for_repo(
+            &repo.name,
+            &format!(":run-{}", self.settings.trigger_id),
+        ))
+        .ok();
         let branch = self
             .settings
             .starting_branch
@@ -580,22 +585,6 @@ impl Outcome {
             requester: found.marker.requester.clone(),
         });
     }
-}
-
-/// A request tag from our own ids; characters a tag cannot hold are replaced.
-pub(super) fn request_tag(raw: &str) -> Option<RequestTag> {
-    let cleaned: String = raw
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._:/#-".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .take(100)
-        .collect();
-    RequestTag::new(cleaned).ok()
 }
 
 fn truncate_title(title: &str) -> String {

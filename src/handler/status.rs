@@ -18,6 +18,7 @@ use super::{Handler, HandlerError};
 use crate::engine::event::RepoName;
 use crate::engine::marker::{Marker, MarkerCheck};
 use crate::engine::render::{self, StatusContext};
+use crate::engine::request_tag;
 use crate::engine::status::SessionView;
 use crate::github::IssueComment;
 use crate::jules::{request_tag_of, Session};
@@ -84,19 +85,16 @@ pub fn belongs_to(session: &Session, repo: &RepoName) -> bool {
 }
 
 /// True when the request tag the bridge put in the session's prompt names issue `issue` of
-/// `repo` (tags are `OWNER/REPO#N:<trigger>`, see `session::request_tag`).
+/// `repo` (tags start with `OWNER/REPO#N:`, or a hash of a long name, see
+/// `engine::request_tag`).
 fn tagged_for(session: &Session, repo: &RepoName, issue: u64) -> bool {
     let Some(tag) = request_tag_of(&session.prompt) else {
         return false;
     };
-    let Some(expected) = super::session::request_tag(&format!("{repo}#{issue}:")) else {
-        return false;
-    };
-    let expected = expected.as_str();
-    // A tag is cut at 100 characters: a prefix that long proves nothing.
-    expected.len() < 100
-        && tag.len() > expected.len()
-        && tag[..expected.len()].eq_ignore_ascii_case(expected)
+    let expected = request_tag::issue_prefix(repo, issue);
+    tag.len() > expected.len()
+        && tag.is_char_boundary(expected.len())
+        && tag[..expected.len()].eq_ignore_ascii_case(&expected)
 }
 
 impl Handler<'_> {
