@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::Command;
 
-use common::{client_for, inject, manual_fake, step, KEY};
+use common::{client_for, inject, manual_fake, steering_received, step, KEY};
 use github_fake::{FakeGitHub, ReactionTarget};
 use jules_bridge::engine::event::RepoName;
 use jules_bridge::engine::marker::{Marker, MarkerKey};
-use jules_bridge::jules::{ActivityKind, JulesClient, NewSession, Session, State};
+use jules_bridge::jules::{JulesClient, NewSession, Session, State};
 use jules_fake::FakeServer;
 use serde_json::{json, Value};
 
@@ -994,24 +994,6 @@ async fn other_repositorys_session(world: &World) -> Session {
     session
 }
 
-/// What the other repository's session received from anyone since it was created.
-async fn steering_received(world: &World, session: &Session) -> Vec<String> {
-    world
-        .client
-        .all_activities(&session.name, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|activity| match activity.kind {
-            ActivityKind::UserMessaged(message) => {
-                Some(format!("message: {}", message.user_message))
-            }
-            ActivityKind::PlanApproved(_) => Some("plan approved".to_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_planted_marker_cannot_steer_another_repositorys_session() {
     let world = World::new().await;
@@ -1061,7 +1043,7 @@ async fn a_planted_marker_cannot_steer_another_repositorys_session() {
 
     // The other repository's session received nothing, and nothing of it reached this issue.
     assert_eq!(
-        steering_received(&world, &victim).await,
+        steering_received(&world.client, &victim.name).await,
         Vec::<String>::new()
     );
     let victim_id = victim.name.trim_start_matches("sessions/");
@@ -1118,7 +1100,7 @@ async fn a_validly_signed_pointer_to_another_repositorys_session_is_refused() {
         .collect();
     assert_eq!(replies.len(), 2, "one reply per refused command");
     assert_eq!(
-        steering_received(&world, &victim).await,
+        steering_received(&world.client, &victim.name).await,
         Vec::<String>::new()
     );
     assert!(

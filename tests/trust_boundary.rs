@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use jules_bridge::jules::{ActivityKind, NewSession, Session, State};
+use jules_bridge::jules::{NewSession, Session, State};
 use support::*;
 
 /// A session of another repository (`octo-org/private-b`), waiting for its plan's approval.
@@ -26,24 +26,6 @@ async fn other_repositorys_session(world: &World) -> Session {
         step(&world.jules, 1).await;
     }
     panic!("the other repository's session never planned");
-}
-
-/// Messages and approvals a session received.
-async fn steering_received(world: &World, session: &Session) -> Vec<String> {
-    world
-        .client
-        .all_activities(&session.name, None)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|activity| match activity.kind {
-            ActivityKind::UserMessaged(message) => {
-                Some(format!("message: {}", message.user_message))
-            }
-            ActivityKind::PlanApproved(_) => Some("plan approved".to_owned()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,7 +56,7 @@ async fn a_writer_on_one_repository_cannot_steer_another_repositorys_session() {
 
     // Jules: the other repository's session received nothing.
     assert_eq!(
-        steering_received(&world, &victim).await,
+        steering_received(&world.client, &victim.name).await,
         Vec::<String>::new()
     );
     // The store: it is not tracked for the attacker's issue.
@@ -163,7 +145,7 @@ async fn a_server_that_cannot_learn_its_identity_waits_instead_of_guessing() {
     assert_eq!(world.deliver(&bridge, "issue_comment", &approve).await, 202);
     bridge.drained().await;
     assert_eq!(
-        steering_received(&world, &session).await,
+        steering_received(&world.client, &session.name).await,
         vec!["plan approved".to_owned()]
     );
     bridge.stop().await;

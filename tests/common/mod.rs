@@ -83,3 +83,22 @@ pub async fn step(fake: &FakeServer, n: usize) {
         assert!(response.status().is_success());
     }
 }
+
+/// The messages and plan approvals `session` received from anyone: what the trust-boundary
+/// tests assert is empty for another repository's session.
+pub async fn steering_received(client: &JulesClient, session: &str) -> Vec<String> {
+    use jules_bridge::jules::ActivityKind;
+    client
+        .all_activities(session, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|activity| match activity.kind {
+            ActivityKind::UserMessaged(message) => {
+                Some(format!("message: {}", message.user_message))
+            }
+            ActivityKind::PlanApproved(_) => Some("plan approved".to_owned()),
+            _ => None,
+        })
+        .collect()
+}

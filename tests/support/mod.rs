@@ -82,7 +82,7 @@ pub fn jules_client(fake: &FakeServer) -> JulesClient {
 #[path = "../common/mod.rs"]
 mod common;
 #[allow(unused_imports)] // not every suite steps the fake
-pub use common::{inject, step};
+pub use common::{inject, steering_received, step};
 
 /// Every session on the fake (read without faults: call after clearing them).
 pub async fn all_sessions(client: &JulesClient) -> Vec<Session> {
