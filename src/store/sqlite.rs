@@ -63,18 +63,25 @@ fn migrator() -> Migrator {
     )
 }
 
-/// Connections in the pool. SQLite runs one writer at a time; a few connections let reads
-/// proceed alongside it (WAL).
-const MAX_CONNECTIONS: u32 = 4;
+/// Connections for reads. SQLite runs one writer at a time; in WAL mode reads proceed
+/// alongside it.
+const MAX_READERS: u32 = 4;
 
 /// Rows per multi-row INSERT of `insert_deliveries` (11 parameters a row, under SQLite's
 /// 32766-parameter limit).
 const MAX_ROWS: usize = 256;
 
 /// The SQLite store.
+///
+/// Every write of the process goes through ONE connection (`writer`), so writers queue in
+/// order on the pool instead of racing for SQLite's lock: a write that finds the database
+/// locked sleeps in SQLite's busy handler (1, 2, 5, 10, ... 100 ms steps), which is how the
+/// workers' claims and completions used to push the ingest writer's p99 to most of a second.
+/// Reads use their own small pool and never wait for a writer (WAL).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    writer: SqlitePool,
 }
 
 impl SqliteStore {
@@ -95,16 +102,34 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
-            .connect_with(options)
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
             .await?;
-        Ok(SqliteStore { pool })
+        // An in-memory database exists once per connection: there, the writer reads too.
+        let in_memory = options.get_filename() == Path::new(":memory:")
+            || url
+                .split_once('?')
+                .is_some_and(|(_, query)| query.split('&').any(|pair| pair == "mode=memory"));
+        let pool = if in_memory {
+            writer.clone()
+        } else {
+            SqlitePoolOptions::new()
+                .max_connections(MAX_READERS)
+                .connect_with(options)
+                .await?
+        };
+        Ok(SqliteStore { pool, writer })
     }
 
-    /// The underlying pool (for tests and operator tooling).
+    /// The readers' pool (for tests and operator tooling).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The one connection every write goes through.
+    pub fn writer(&self) -> &SqlitePool {
+        &self.writer
     }
 }
 
@@ -229,7 +254,7 @@ async fn stored_id(
 #[async_trait]
 impl Store for SqliteStore {
     async fn migrate(&self) -> StoreResult<()> {
-        migrator().run(&self.pool).await?;
+        migrator().run(&self.writer).await?;
         Ok(())
     }
 
@@ -264,7 +289,7 @@ impl Store for SqliteStore {
         }
         let now = micros(now());
         let hash = delivery.body_sha256();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         // No conflict target: a clash on either unique key, (hook id, delivery id) or the
         // body hash, stores nothing.
         let id: Option<i64> = sqlx::query_scalar(
@@ -324,7 +349,7 @@ impl Store for SqliteStore {
         // (few statements per batch, each prepared once per connection and cached): every
         // statement is a round trip to the connection's thread, which is what a per-row
         // INSERT loop spends its time on.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let mut start = 0;
         while start < plan.unique.len() {
             let left = plan.unique.len() - start;
@@ -400,7 +425,7 @@ impl Store for SqliteStore {
         let until = after(now, lease)?;
         // One statement under the write lock: no other claim runs between the choice and the
         // update, so the issue check cannot race.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query(concat!(
             "UPDATE deliveries SET status = 'processing', lease_owner = ?1, lease_until = ?2, \
              attempts = attempts + 1, updated_at = ?3 \
@@ -439,7 +464,7 @@ impl Store for SqliteStore {
         .bind(worker)
         .bind(micros(until))
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -454,7 +479,7 @@ impl Store for SqliteStore {
         .bind(worker)
         .bind(note)
         .bind(micros(now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -482,7 +507,7 @@ impl Store for SqliteStore {
         .bind(error)
         .bind(next)
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -496,7 +521,7 @@ impl Store for SqliteStore {
         .bind(id)
         .bind(worker)
         .bind(micros(now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -553,7 +578,7 @@ impl Store for SqliteStore {
         )
         .bind(id)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -565,7 +590,7 @@ impl Store for SqliteStore {
         )
         .bind(installation_id)
         .bind(micros(now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected())
     }
@@ -604,7 +629,7 @@ impl Store for SqliteStore {
         .bind(s.active)
         .bind(micros(s.created_at))
         .bind(s.checked_at.map(micros))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -622,7 +647,7 @@ impl Store for SqliteStore {
         .bind(s.status_comment_id)
         .bind(s.active)
         .bind(s.checked_at.map(micros))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(())
     }
@@ -676,7 +701,7 @@ impl Store for SqliteStore {
         ))
         .bind(repo)
         .bind(issue)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.writer)
         .await?;
         let mut sessions = rows
             .iter()
@@ -690,7 +715,7 @@ impl Store for SqliteStore {
         let done =
             sqlx::query("UPDATE sessions SET active = 0 WHERE installation_id = ?1 AND active")
                 .bind(installation_id)
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await?;
         Ok(done.rows_affected())
     }
@@ -731,7 +756,7 @@ impl Store for SqliteStore {
         .bind(activity_id)
         .bind(kind)
         .bind(micros(now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -744,7 +769,7 @@ impl Store for SqliteStore {
         .bind(delivery_id)
         .bind(key)
         .bind(micros(now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -753,7 +778,7 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM replies WHERE delivery_id = ?1 AND reply_key = ?2")
             .bind(delivery_id)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
@@ -774,7 +799,7 @@ impl Store for SqliteStore {
         .bind(issue)
         .bind(delivery_id)
         .bind(micros(now()))
-        .fetch_one(&self.pool)
+        .fetch_one(&self.writer)
         .await?;
         queued_from_row(&row)
     }
@@ -796,7 +821,7 @@ impl Store for SqliteStore {
              RETURNING id, repo, issue, delivery_id, created_at",
         )
         .bind(repo)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await?;
         row.as_ref().map(queued_from_row).transpose()
     }
@@ -824,7 +849,7 @@ impl Store for SqliteStore {
         .bind(owner)
         .bind(micros(until))
         .bind(micros(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -833,7 +858,7 @@ impl Store for SqliteStore {
         sqlx::query("DELETE FROM leases WHERE key = ?1 AND owner = ?2")
             .bind(key)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await?;
         Ok(())
     }
