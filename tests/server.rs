@@ -603,6 +603,66 @@ async fn refused_ignored_and_malformed_deliveries() {
     bridge.stop().await;
 }
 
+/// Most comments are conversation: the bridge finishes them when they arrive, in the commit
+/// that stores them, so no worker spends two transactions on them. A comment that may hold a
+/// command still waits for a worker and is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conversation_is_finished_at_ingest_and_commands_wait_for_a_worker() {
+    let world = World::new(Db::Sqlite).await;
+    // No workers: whatever is finished, was finished at ingest.
+    let ingest_only = world.start(0).await;
+    let chat = comment("Thanks, that matches what I see on main.", 9300);
+    assert_eq!(
+        world.deliver(&ingest_only, "issue_comment", &chat).await,
+        202
+    );
+    let help = comment("Thanks!\n/jules help", 9301);
+    assert_eq!(
+        world.deliver(&ingest_only, "issue_comment", &help).await,
+        202
+    );
+
+    let done = ingest_only
+        .state
+        .store
+        .list_deliveries(Some(DeliveryStatus::Done), 10)
+        .await
+        .unwrap();
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert_eq!(
+        done[0].note.as_deref(),
+        Some("ignored: the comment has no command")
+    );
+    let waiting = ingest_only
+        .state
+        .store
+        .list_deliveries(Some(DeliveryStatus::Pending), 10)
+        .await
+        .unwrap();
+    assert_eq!(waiting.len(), 1, "the command waits for a worker");
+    ingest_only.stop().await;
+    let about_the_repo: Vec<String> = world
+        .github
+        .requests()
+        .into_iter()
+        .map(|request| request.path)
+        .filter(|path| path.starts_with("/repos/"))
+        .collect();
+    assert!(about_the_repo.is_empty(), "{about_the_repo:?}");
+
+    // A worker answers the command, and only the command.
+    let bridge = world.start(1).await;
+    eventually("the help reply", || async {
+        world
+            .bot_comments(109)
+            .iter()
+            .any(|c| c.body.contains("/jules approve"))
+    })
+    .await;
+    bridge.stop().await;
+    assert_eq!(world.bot_comments(109).len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_acknowledged_before_a_restart_completes_exactly_once() {
     let world = World::new(Db::Sqlite).await;

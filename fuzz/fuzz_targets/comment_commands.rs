@@ -6,6 +6,8 @@
 //!
 //! - `parse_commands`: no command unless the body contains the prefix (case-insensitive);
 //!   an approve's plan id is 4-32 lower-case hex digits; a `Run` text is non-empty and trimmed.
+//! - `triage::may_hold_a_command`: true whenever the parser finds a command under any of a few
+//!   prefixes (ingest stores a comment it calls command-free as done, unseen by any worker).
 //! - `new_commands`: an edit that changes nothing adds nothing; against an empty old body it
 //!   is `parse_commands`; it never returns more commands than the new body has, and each one
 //!   is one of them, in order.
@@ -29,6 +31,7 @@
 
 use jules_bridge::engine::command::{new_commands, parse_commands, Command};
 use jules_bridge::engine::sanitize::{strip_hidden, truncate};
+use jules_bridge::engine::triage::may_hold_a_command;
 use jules_bridge::engine::escape;
 use jules_bridge::engine::event::RepoName;
 use jules_bridge::engine::marker::{MarkerCheck, MarkerKey};
@@ -50,6 +53,12 @@ fuzz_target!(|data: &[u8]| {
 
 fn check_commands(old: &str, new: &str) {
     let commands = parse_commands(new, PREFIX);
+    if !may_hold_a_command(new) {
+        for prefix in [PREFIX, "/agent", "/J", "/é"] {
+            let found = parse_commands(new, prefix);
+            assert!(found.is_empty(), "{found:?} for {prefix} in a body triaged as command-free");
+        }
+    }
     if !new.to_lowercase().contains(PREFIX) {
         assert!(commands.is_empty(), "{commands:?} without a prefix");
     }

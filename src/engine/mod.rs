@@ -11,3 +11,4 @@ pub mod render;
 pub mod request_tag;
 pub mod sanitize;
 pub mod status;
+pub mod triage;
