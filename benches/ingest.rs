@@ -1,6 +1,7 @@
 //! Webhook ingest benchmark: `serve` (in this process, release build) against SQLite and
-//! PostgreSQL, driven by `wrk` (`bench/ingest.lua`) at a fixed concurrency with signed real
-//! payloads, each with a fresh delivery id. Workers run during the load (against `jules-fake`
+//! PostgreSQL, driven by `wrk` (`bench/wrk-signed.lua`) at a fixed concurrency with signed
+//! real payloads, each a new delivery: a distinct body (the replay guard answers a body it has
+//! stored as a duplicate) signed per request, with a fresh delivery id. Workers run during the load (against `jules-fake`
 //! and `github-fake`), as in production.
 //!
 //! ```text
@@ -21,14 +22,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use github_fake::FakeGitHub;
-use hmac::{Hmac, KeyInit, Mac};
 use jules_bridge::jules::RetryPolicy;
 use jules_bridge::server::config::{GitHubCredentials, ServerConfig};
 use jules_bridge::server::{build_state, serve};
 use jules_fake::{FakeConfig, FakeServer};
 use secrecy::SecretString;
 use serde_json::{json, Value};
-use sha2::Sha256;
 use tokio::sync::oneshot;
 
 const SECRET: &str = "bench-webhook-secret";
@@ -104,40 +103,41 @@ fn options() -> Options {
     o
 }
 
-fn sign(body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-/// Writes the bodies (the fixture as GitHub sends it: compact JSON, one variant per issue
-/// number, with an App installation) and the manifest wrk reads. Returns (manifest, repo,
-/// body size).
-fn write_bodies(o: &Options, dir: &Path) -> (PathBuf, String, usize) {
+/// Writes the body template wrk fills in per request: the fixture as GitHub sends it
+/// (compact JSON) with an App installation, `@@N@@` (a unique number) at `comment.id` (else
+/// `issue.id`) and `@@I@@` (one of `--issues` numbers) at `issue.number`. Returns (template,
+/// repo, body size).
+fn write_template(o: &Options, dir: &Path) -> (PathBuf, String, usize) {
     let text = std::fs::read_to_string(&o.fixture).expect("the fixture is readable");
-    let fixture: Value = serde_json::from_str(&text).expect("the fixture is JSON");
-    let repo = fixture["repository"]["full_name"]
+    let mut body: Value = serde_json::from_str(&text).expect("the fixture is JSON");
+    let repo = body["repository"]["full_name"]
         .as_str()
         .expect("the fixture has a repository")
         .to_owned();
-    let mut manifest = String::new();
-    let mut size = 0;
-    for n in 0..o.issues {
-        let mut body = fixture.clone();
-        if body.get("issue").is_some() {
-            body["issue"]["number"] = json!(1000 + n);
-        }
-        body["installation"] =
-            json!({"id": INSTALLATION, "node_id": "MDIzOkludGVncmF0aW9uMjcyMTYzNTQ="});
-        let bytes = serde_json::to_vec(&body).unwrap();
-        size = bytes.len();
-        let path = dir.join(format!("body-{n}.json"));
-        std::fs::write(&path, &bytes).unwrap();
-        manifest.push_str(&format!("{} {}\n", sign(&bytes), path.display()));
+    // Numbers the template fills in, first as unlikely literals so serde writes them.
+    const UNIQUE: u64 = 918_273_645_546_372_819;
+    const ISSUE: u64 = 918_273_645_546_372_818;
+    if body.get("comment").is_some() {
+        body["comment"]["id"] = json!(UNIQUE);
+    } else if body.get("issue").is_some() {
+        body["issue"]["id"] = json!(UNIQUE);
     }
-    let path = dir.join("bodies.txt");
-    std::fs::write(&path, manifest).unwrap();
-    (path, repo, size)
+    if body.get("issue").is_some() {
+        body["issue"]["number"] = json!(ISSUE);
+    }
+    body["installation"] =
+        json!({"id": INSTALLATION, "node_id": "MDIzOkludGVncmF0aW9uMjcyMTYzNTQ="});
+    let text = serde_json::to_string(&body)
+        .unwrap()
+        .replace(&UNIQUE.to_string(), "@@N@@")
+        .replace(&ISSUE.to_string(), "@@I@@");
+    assert!(
+        text.contains("@@N@@"),
+        "the fixture has no comment or issue to vary"
+    );
+    let path = dir.join("template.json");
+    std::fs::write(&path, &text).unwrap();
+    (path, repo, text.len())
 }
 
 /// A database for one run, and how to clean it up.
@@ -240,9 +240,8 @@ async fn run_once(
     o: &Options,
     db_kind: &str,
     connections: u32,
-    manifest: &Path,
+    template: &Path,
     repo: &str,
-    run_id: &str,
 ) -> Value {
     let db = Database::fresh(db_kind).await;
     let jules = FakeServer::start(FakeConfig {
@@ -282,7 +281,7 @@ async fn run_once(
         let _ = stopped.await;
     }));
 
-    let lua = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/ingest.lua");
+    let lua = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/wrk-signed.lua");
     let started = Instant::now();
     let mut command = std::process::Command::new("wrk");
     command
@@ -295,8 +294,9 @@ async fn run_once(
         .arg("-s")
         .arg(&lua)
         .arg(&url)
-        .env("INGEST_BODIES", manifest)
-        .env("INGEST_RUN", run_id);
+        .env("BODY_FILE", template)
+        .env("SECRET", SECRET)
+        .env("ISSUES", o.issues.to_string());
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .unwrap()
@@ -391,7 +391,7 @@ async fn main() {
     let o = options();
     std::fs::create_dir_all(&o.out).unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let (manifest, repo, size) = write_bodies(&o, scratch.path());
+    let (template, repo, size) = write_template(&o, scratch.path());
     println!(
         "ingest bench: {} ({size} bytes, {} issues), wrk -t{} -d{}s, {} runs, {} workers",
         o.fixture.display(),
@@ -408,8 +408,7 @@ async fn main() {
             let mut runs = Vec::new();
             for n in 0..o.runs {
                 let machine = machine();
-                let run_id = format!("{}-{}", db, uuid::Uuid::new_v4().simple());
-                let mut result = run_once(&o, db, connections, &manifest, &repo, &run_id).await;
+                let mut result = run_once(&o, db, connections, &template, &repo).await;
                 result["run"] = json!(n + 1);
                 result["machine"] = machine;
                 println!(
