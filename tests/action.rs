@@ -256,6 +256,8 @@ async fn a_label_starts_a_session_and_reports_back() {
         "master"
     );
     assert!(created.require_plan_approval);
+    // A short title of its own: Jules would otherwise title the session with the whole prompt.
+    assert_eq!(created.title, "#1 Spelling error in the README file");
 
     // What the people on the issue see: 👀 on the issue and one status comment.
     assert!(world.github.reactions().iter().any(
@@ -362,6 +364,58 @@ async fn label_plan_approve_and_pull_request_across_separate_runs() {
         "{body}"
     );
     assert_eq!(world.jules.session_count(), 1);
+}
+
+/// Jules carries a plan approval forward: once a plan was approved, a plan it revises after a
+/// message runs without asking. Whoever sends that message is told before it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_after_an_approval_says_the_next_plan_will_not_wait() {
+    let world = World::new().await;
+    let session = world.run("issues", &labeled(), &[]).outputs["session-name"].clone();
+    world
+        .step_until(&session, State::AwaitingPlanApproval)
+        .await;
+    // Before any approval a message is just sent: nothing to warn about.
+    let early = world.run(
+        "issue_comment",
+        &comment("/jules keep the README short"),
+        &[],
+    );
+    assert_eq!(early.outputs["action-taken"], "messaged");
+    assert!(!world
+        .status_comment(1)
+        .body
+        .contains("carries that approval forward"));
+    world
+        .step_until(&session, State::AwaitingPlanApproval)
+        .await;
+    let body = world.status_comment(1).body;
+    let short_id = body.split("/jules approve ").nth(1).unwrap()[..6].to_owned();
+    let approved = world.run(
+        "issue_comment",
+        &comment(&format!("/jules approve {short_id}")),
+        &[],
+    );
+    assert_eq!(approved.outputs["action-taken"], "approved");
+
+    let change = world.run(
+        "issue_comment",
+        &comment("/jules also fix the typo in CONTRIBUTING"),
+        &[],
+    );
+    assert_eq!(
+        change.outputs["action-taken"], "messaged",
+        "{}",
+        change.stdout
+    );
+    let body = world.status_comment(1).body;
+    assert!(
+        body.contains("> [!NOTE]\n> Message sent. A plan of this session was already approved, and Jules carries that approval forward: if the message makes it revise the plan, the new plan runs without waiting for `/jules approve`."),
+        "{body}"
+    );
+    let sent = world.client.all_activities(&session, None).await.unwrap();
+    assert!(sent.iter().any(|a| matches!(&a.kind,
+        jules_bridge::jules::ActivityKind::UserMessaged(m) if m.user_message.contains("also fix the typo in CONTRIBUTING"))));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

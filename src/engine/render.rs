@@ -6,7 +6,7 @@
 
 use super::escape;
 use super::marker::Marker;
-use super::status::SessionView;
+use super::status::{Approval, Changes, SessionView};
 use crate::jules::State;
 
 /// What the status comment needs besides the session.
@@ -76,30 +76,57 @@ pub fn status_comment(view: &SessionView, ctx: &StatusContext<'_>) -> String {
             lines.push(format!("Reply `{prefix} <your answer>`."));
         }
         State::InProgress => {
+            let how = match view.plan.as_ref().and_then(|plan| plan.approval) {
+                Some(Approval::CarriedForward) => " — approved earlier",
+                Some(Approval::ByJules) => " — plan approved automatically by Jules",
+                _ => "",
+            };
             lines.push(format!(
-                "🔨 **Jules is working** · {session_link}{requested}"
+                "🔨 **Jules is working**{how} · {session_link}{requested}"
             ));
             push_plan_and_progress(&mut lines, view, false);
+            if let Some(note) = approval_note(view) {
+                lines.push(String::new());
+                lines.push(note);
+            }
         }
-        State::Completed => {
-            let pr = view
-                .pull_request
-                .as_ref()
-                .map(|(url, _)| format!(" · [pull request]({url})"))
-                .unwrap_or_default();
-            lines.push(format!("✅ **Done**{pr} · {session_link}{requested}"));
-            push_plan_and_progress(&mut lines, view, true);
-            lines.push(String::new());
-            lines.push(match &view.pull_request {
-                Some((url, title)) if !title.is_empty() => {
+        State::Completed => match (&view.pull_request, &view.changes) {
+            (Some((url, title)), _) => {
+                lines.push(format!(
+                    "✅ **Done** · [pull request]({url}) · {session_link}{requested}"
+                ));
+                push_plan_and_progress(&mut lines, view, true);
+                lines.push(String::new());
+                lines.push(if title.is_empty() {
+                    format!("Jules opened a pull request: {url}")
+                } else {
                     format!("Jules opened **{}**: {url}", escape::inline(title))
-                }
-                Some((url, _)) => format!("Jules opened a pull request: {url}"),
-                None => format!(
-                    "Jules finished without opening a pull request; see the session for its changes. Reply `{prefix} <text>` to continue."
-                ),
-            });
-        }
+                });
+            }
+            (None, Some(changes)) => {
+                lines.push(format!(
+                    "📦 **Changes ready, no pull request** · {session_link}{requested}"
+                ));
+                push_plan_and_progress(&mut lines, view, true);
+                lines.push(String::new());
+                lines.push(changes_summary(changes));
+                lines.push(String::new());
+                lines.push(format!(
+                    "Jules did not open a pull request. Open the [session]({}) to review the changes and publish them as a branch or pull request from there; reply `{prefix} <text>` to continue the work.",
+                    view.url
+                ));
+            }
+            (None, None) => {
+                lines.push(format!(
+                    "☑️ **Finished, no changes** · {session_link}{requested}"
+                ));
+                push_plan_and_progress(&mut lines, view, true);
+                lines.push(String::new());
+                lines.push(format!(
+                    "Jules finished without changing any file or opening a pull request; the session may explain why. Reply `{prefix} <text>` to continue."
+                ));
+            }
+        },
         State::Failed => {
             lines.push(format!(
                 "❌ **Jules could not finish** · {session_link}{requested}"
@@ -153,6 +180,43 @@ pub fn status_comment(view: &SessionView, ctx: &StatusContext<'_>) -> String {
     lines.join("\n")
 }
 
+/// Says how the running plan came to run when nobody here approved it.
+fn approval_note(view: &SessionView) -> Option<String> {
+    match view.plan.as_ref()?.approval? {
+        Approval::ByPerson => None,
+        Approval::CarriedForward => Some(
+            "Jules revised the plan after a message and runs it without asking again: an earlier plan of this session was approved, and Jules carries that approval forward.".into(),
+        ),
+        Approval::ByJules => Some(
+            "Nobody approved this plan here: Jules approved it on its own after it waited unattended.".into(),
+        ),
+    }
+}
+
+/// The files a change set touches, at most ten named.
+fn changes_summary(changes: &Changes) -> String {
+    const SHOWN: usize = 10;
+    let mut text = match changes.files.len() {
+        0 => "Jules has changes ready.".to_owned(),
+        1 => "Jules changed 1 file:".to_owned(),
+        n => format!("Jules changed {n} files:"),
+    };
+    for file in changes.files.iter().take(SHOWN) {
+        text.push_str(&format!("\n- {}", escape::inline(file)));
+    }
+    if changes.files.len() > SHOWN {
+        text.push_str(&format!("\n- … and {} more", changes.files.len() - SHOWN));
+    }
+    if let Some(message) = &changes.suggested_commit_message {
+        let subject = message.lines().next().unwrap_or_default();
+        text.push_str(&format!(
+            "\n\nSuggested commit message: *{}*",
+            escape::inline(subject)
+        ));
+    }
+    text
+}
+
 fn push_plan_and_progress(lines: &mut Vec<String>, view: &SessionView, done: bool) {
     if let Some(plan) = &view.plan {
         lines.push(String::new());
@@ -188,6 +252,14 @@ pub fn question_comment(view: &SessionView, requester: Option<&str>, prefix: &st
         short_session(&view.id),
         view.url,
         escape::quoted(question)
+    )
+}
+
+/// The notice on the status comment after a message to a session whose plan was approved:
+/// Jules carries an approval forward, so a plan revised after the message will not wait.
+pub fn message_after_approval(prefix: &str) -> String {
+    format!(
+        "Message sent. A plan of this session was already approved, and Jules carries that approval forward: if the message makes it revise the plan, the new plan runs without waiting for `{prefix} approve`."
     )
 }
 
@@ -342,11 +414,12 @@ mod tests {
             plan: Some(PlanView {
                 id: "5103d604240042cd".into(),
                 steps: vec!["Reproduce the crash".into(), "Fix it".into()],
-                approved: false,
+                approval: None,
             }),
             latest_progress: Some("Added a guard".into()),
             question: Some("Should empty input be an error?".into()),
             pull_request: Some(("https://github.com/o/r/pull/35".into(), "Fix crash".into())),
+            changes: None,
             failure: None,
         }
     }
@@ -384,6 +457,54 @@ mod tests {
         assert!(asking.contains("> Should empty input be an error?"));
         let comment = question_comment(&view(State::AwaitingUserFeedback), Some("alice"), "/jules");
         assert!(comment.starts_with("@alice Jules has a question"));
+    }
+
+    #[test]
+    fn work_without_a_pull_request_is_never_just_done() {
+        let mut ready = view(State::Completed);
+        ready.pull_request = None;
+        ready.changes = Some(Changes {
+            files: vec!["src/parser.rs".into(), "tests/parser_*.rs".into()],
+            suggested_commit_message: Some("Fix the parser crash\n\nDetails".into()),
+        });
+        let text = status_comment(&ready, &ctx());
+        assert!(text.starts_with("📦 **Changes ready, no pull request** · [session 123456…]"));
+        assert!(text.contains("Jules changed 2 files:\n- src/parser.rs\n- tests/parser\\_\\*.rs"));
+        assert!(text.contains("Suggested commit message: *Fix the parser crash*"));
+        assert!(text.contains(
+            "Open the [session](https://jules.google.com/session/1234567890) to review the changes"
+        ));
+        assert!(!text.contains("✅"));
+
+        ready.changes = None;
+        let nothing = status_comment(&ready, &ctx());
+        assert!(
+            nothing.starts_with("☑️ **Finished, no changes**"),
+            "{nothing}"
+        );
+    }
+
+    #[test]
+    fn a_plan_nobody_here_approved_is_not_shown_as_approved() {
+        let mut carried = view(State::InProgress);
+        carried.plan.as_mut().unwrap().approval = Some(Approval::CarriedForward);
+        let text = status_comment(&carried, &ctx());
+        assert!(text.starts_with("🔨 **Jules is working** — approved earlier · "));
+        assert!(text.contains("Jules carries that approval forward"));
+
+        let mut automatic = view(State::InProgress);
+        automatic.plan.as_mut().unwrap().approval = Some(Approval::ByJules);
+        let text = status_comment(&automatic, &ctx());
+        assert!(
+            text.starts_with("🔨 **Jules is working** — plan approved automatically by Jules · ")
+        );
+        assert!(text.contains("Nobody approved this plan here"));
+
+        let mut approved = view(State::InProgress);
+        approved.plan.as_mut().unwrap().approval = Some(Approval::ByPerson);
+        let text = status_comment(&approved, &ctx());
+        assert!(text.starts_with("🔨 **Jules is working** · "));
+        assert!(!text.contains("approved"));
     }
 
     #[test]

@@ -43,10 +43,30 @@ impl Handler<'_> {
                 let text = instruction.unwrap_or_default();
                 self.jules.send_message(&found.session.name, text).await?;
                 let session = self.jules.get_session(&found.session.name).await?;
-                let reason = format!("sent the message to {}", session.name);
-                return self
-                    .reported(ActionTaken::Messaged, reason, &found, session, repo, number)
-                    .await;
+                let activities = self.jules.all_activities(&session.name, None).await?;
+                let view = SessionView::new(&session, &activities);
+                // Jules will not stop for a revised plan once one was approved: say so now,
+                // before it runs.
+                let notice = view
+                    .approval_carries_forward()
+                    .then(|| render::message_after_approval(&self.settings.command_prefix));
+                let requester = found.marker.requester.as_deref();
+                let comment_id = self
+                    .publish_view(
+                        repo,
+                        number,
+                        &view,
+                        requester,
+                        found.comment.as_ref(),
+                        notice.as_deref(),
+                    )
+                    .await?;
+                let mut outcome = Outcome::new(
+                    ActionTaken::Messaged,
+                    format!("sent the message to {}", session.name),
+                );
+                outcome.fill(&found, comment_id, session, view, repo, number);
+                return Ok(outcome);
             }
             // A finished session and a new label, or no session: start a new one.
             Found::Session(_) | Found::Nothing => {}
