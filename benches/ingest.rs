@@ -272,6 +272,7 @@ async fn run_once(
         relay_slow: Duration::from_secs(30),
         retry_base: Duration::from_secs(2),
         jules_retry: RetryPolicy::default(),
+        jules_plan: None,
     };
     let state = build_state(config).await.expect("the server starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

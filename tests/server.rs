@@ -14,6 +14,7 @@ use github_fake::FakeGitHub;
 use hmac::{Hmac, KeyInit, Mac};
 use jules_bridge::jules::{JulesClient, State};
 use jules_bridge::server::config::{GitHubCredentials, ServerConfig};
+use jules_bridge::server::limits::AccountLimits;
 use jules_bridge::server::{build_state, serve, AppState};
 use jules_bridge::store::DeliveryStatus;
 use jules_fake::FakeServer;
@@ -104,13 +105,16 @@ impl World {
             relay_slow: Duration::from_millis(100),
             retry_base: Duration::from_millis(20),
             jules_retry: common::fast_retry(),
+            jules_plan: None,
         }
     }
 
     async fn start(&self, workers: usize) -> Bridge {
-        let state = build_state(self.config(workers))
-            .await
-            .expect("the server starts");
+        self.start_with(self.config(workers)).await
+    }
+
+    async fn start_with(&self, config: ServerConfig) -> Bridge {
+        let state = build_state(config).await.expect("the server starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
@@ -783,6 +787,63 @@ async fn over_the_repository_limit_a_request_waits_in_the_queue() {
     eventually("its queued comment became the status comment", || async {
         let comments = world.bot_comments(701);
         comments.len() == 1 && comments[0].body.contains("<!-- jules-bridge:session=")
+    })
+    .await;
+    bridge.stop().await;
+}
+
+/// The operator said which Jules plan the key belongs to: a request beyond its concurrent
+/// sessions waits in the queue, with its position, instead of failing at Jules.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_the_jules_plan_a_request_waits_in_the_queue() {
+    let world = World::new(Db::Sqlite).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "require_plan_approval: false\n",
+    );
+    let bridge = world
+        .start_with(ServerConfig {
+            jules_plan: AccountLimits::parse("1/100").unwrap(),
+            ..world.config(2)
+        })
+        .await;
+    let issue = |n: u64| {
+        fixture(
+            "issues.labeled.3.json",
+            &[
+                ("/label/name", json!("jules-bridge")),
+                ("/issue/number", json!(n)),
+            ],
+        )
+    };
+    assert_eq!(world.deliver(&bridge, "issues", &issue(720)).await, 202);
+    eventually("the first status comment", || async {
+        !world.status_body(720).is_empty()
+    })
+    .await;
+    assert_eq!(world.deliver(&bridge, "issues", &issue(721)).await, 202);
+    eventually("the second request is queued", || async {
+        world.bot_comments(721).iter().any(|c| {
+            c.body.starts_with("⏳ **Queued** (position 1)")
+                && c.body.contains(
+                    "This Jules account runs at most 1 Jules sessions at once, and 1 are running",
+                )
+        })
+    })
+    .await;
+    assert_eq!(world.jules.session_count(), 1, "Jules was never asked");
+
+    // The first session finishes; the queued request starts.
+    let first = session_of(&world, 720).await;
+    for _ in 0..12 {
+        step(&world.jules, 1).await;
+        if world.client.get_session(&first).await.unwrap().state == State::Completed {
+            break;
+        }
+    }
+    eventually("the queued request starts", || async {
+        world.jules.session_count() == 2
     })
     .await;
     bridge.stop().await;

@@ -849,25 +849,31 @@ async fn session_deactivation_and_counts(store: Arc<dyn Store>) {
     }
 
     // Active and not COMPLETED / FAILED: s1, s2, s4.
-    assert_eq!(store.count_running("octo/repo").await.unwrap(), 3);
-    assert_eq!(store.count_running("octo/other").await.unwrap(), 1);
-    assert_eq!(store.count_running("octo/none").await.unwrap(), 0);
+    assert_eq!(store.count_running(Some("octo/repo")).await.unwrap(), 3);
+    assert_eq!(store.count_running(Some("octo/other")).await.unwrap(), 1);
+    assert_eq!(store.count_running(Some("octo/none")).await.unwrap(), 0);
+    // The whole Jules account: every repository.
+    assert_eq!(store.count_running(None).await.unwrap(), 4);
+    assert_eq!(store.count_created_since(None, at(-1000)).await.unwrap(), 5);
     assert_eq!(
         store
-            .count_created_since("octo/repo", at(-1000))
+            .count_created_since(Some("octo/repo"), at(-1000))
             .await
             .unwrap(),
         4
     );
     assert_eq!(
         store
-            .count_created_since("octo/repo", s3.created_at)
+            .count_created_since(Some("octo/repo"), s3.created_at)
             .await
             .unwrap(),
         2
     );
     assert_eq!(
-        store.count_created_since("octo/repo", at(0)).await.unwrap(),
+        store
+            .count_created_since(Some("octo/repo"), at(0))
+            .await
+            .unwrap(),
         0
     );
 
@@ -898,11 +904,11 @@ async fn session_deactivation_and_counts(store: Arc<dyn Store>) {
         .await
         .unwrap()
         .is_empty());
-    assert_eq!(store.count_running("octo/repo").await.unwrap(), 1);
+    assert_eq!(store.count_running(Some("octo/repo")).await.unwrap(), 1);
     // Deactivation does not change creation counts.
     assert_eq!(
         store
-            .count_created_since("octo/repo", at(-1000))
+            .count_created_since(Some("octo/repo"), at(-1000))
             .await
             .unwrap(),
         4
@@ -921,7 +927,7 @@ async fn session_deactivation_and_counts(store: Arc<dyn Store>) {
     assert_eq!(active, vec!["sessions/4"]);
     assert_eq!(store.deactivate_installation(8).await.unwrap(), 1);
     assert!(store.active_sessions().await.unwrap().is_empty());
-    assert_eq!(store.count_running("octo/repo").await.unwrap(), 0);
+    assert_eq!(store.count_running(Some("octo/repo")).await.unwrap(), 0);
 }
 
 async fn relayed_is_recorded_once(store: Arc<dyn Store>) {

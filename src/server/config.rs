@@ -60,6 +60,12 @@ pub struct ServeArgs {
     /// First retry delay of a failed delivery, in milliseconds (doubles per attempt).
     #[arg(long, env = "RETRY_BASE_MS", default_value = "2000")]
     pub retry_base_ms: String,
+    /// The Jules plan whose session limits the bridge keeps within, so that requests beyond
+    /// them wait in the queue with their position instead of failing at Jules: `free` (3 at
+    /// once, 15 per 24 hours), `pro` (15, 100), `ultra` (60, 300), `CONCURRENT/PER_24H` such
+    /// as `5/50`, or `none` (nothing known ahead; Jules' own "at limit" still queues).
+    #[arg(long, env = "JULES_PLAN", default_value = "none")]
+    pub jules_plan: String,
     /// How long one Jules call may keep retrying (429, 5xx) before the delivery is retried
     /// later or, at Jules' limit, queued; in seconds.
     #[arg(long, env = "JULES_RETRY_DEADLINE_SECS", default_value = "20")]
@@ -90,6 +96,8 @@ pub struct ServerConfig {
     pub relay_slow: Duration,
     pub retry_base: Duration,
     pub jules_retry: crate::jules::RetryPolicy,
+    /// The Jules account's session limits (`JULES_PLAN`), if known.
+    pub jules_plan: Option<super::limits::AccountLimits>,
 }
 
 impl GitHubCredentials {
@@ -189,6 +197,9 @@ impl ServeArgs {
             &self.jules_retry_deadline_secs,
             0,
         );
+        let jules_plan = super::limits::AccountLimits::parse(&self.jules_plan)
+            .map_err(|problem| problems.push(problem))
+            .ok();
         let (
             Some(listen),
             Some(github),
@@ -199,6 +210,7 @@ impl ServeArgs {
             Some(relay_slow),
             Some(retry_base),
             Some(jules_retry_deadline),
+            Some(jules_plan),
             true,
         ) = (
             listen,
@@ -210,6 +222,7 @@ impl ServeArgs {
             relay_slow,
             retry_base,
             jules_retry_deadline,
+            jules_plan,
             problems.is_empty(),
         )
         else {
@@ -232,6 +245,7 @@ impl ServeArgs {
                 deadline: Duration::from_secs(jules_retry_deadline),
                 ..crate::jules::RetryPolicy::default()
             },
+            jules_plan,
         })
     }
 

@@ -1,4 +1,5 @@
-//! Repository limits (`max_concurrent_sessions`, `daily_session_budget`) and the queue of
+//! The Jules account's limits (`JULES_PLAN`), the repository's limits
+//! (`max_concurrent_sessions`, `daily_session_budget`) and the queue of
 //! requests waiting for a slot. A queued request keeps its delivery; the relay replays it when
 //! the repository has room again (and, for Jules' own "at limit", after a pause).
 
@@ -15,20 +16,104 @@ use crate::store::{Store, StoreError};
 pub struct RepoGate {
     pub store: Arc<dyn Store>,
     pub delivery_id: i64,
+    /// The Jules account's limits (`JULES_PLAN`), if known.
+    pub account: Option<AccountLimits>,
 }
 
 fn store_error(error: StoreError) -> HandlerError {
     HandlerError::Store(error.to_string())
 }
 
-/// Why the repository is full, or `None` when it has room.
+/// The session limits of the Jules account behind the bridge's API key (`JULES_PLAN`). Jules
+/// counts them per Google account: sessions at once, and sessions started in a rolling 24
+/// hours. Known ahead, a request beyond them waits in the queue with its position instead of
+/// failing at Jules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountLimits {
+    /// The plan's name for messages (`Pro`), or `None` for numbers given directly.
+    pub plan: Option<&'static str>,
+    pub concurrent: u32,
+    pub per_24_hours: u32,
+}
+
+impl AccountLimits {
+    /// `free`, `pro`, `ultra` (Jules' published plan limits) or `CONCURRENT/PER_24H` such as
+    /// `5/50`; empty or `none`: no limit known ahead.
+    pub fn parse(text: &str) -> Result<Option<AccountLimits>, String> {
+        let plan = |plan, concurrent, per_24_hours| {
+            Ok(Some(AccountLimits {
+                plan: Some(plan),
+                concurrent,
+                per_24_hours,
+            }))
+        };
+        match text.trim().to_ascii_lowercase().as_str() {
+            "" | "none" => Ok(None),
+            "free" => plan("Free", 3, 15),
+            "pro" => plan("Pro", 15, 100),
+            "ultra" => plan("Ultra", 60, 300),
+            numbers => {
+                let parsed = numbers.split_once('/').and_then(|(concurrent, daily)| {
+                    Some((
+                        concurrent.trim().parse::<u32>().ok()?,
+                        daily.trim().parse::<u32>().ok()?,
+                    ))
+                });
+                match parsed {
+                    Some((concurrent, per_24_hours)) if concurrent > 0 && per_24_hours > 0 => {
+                        Ok(Some(AccountLimits {
+                            plan: None,
+                            concurrent,
+                            per_24_hours,
+                        }))
+                    }
+                    _ => Err(format!(
+                        "JULES_PLAN {text:?} is not a plan: use free, pro, ultra, none, or \
+                         CONCURRENT/PER_24H such as 5/50"
+                    )),
+                }
+            }
+        }
+    }
+
+    fn whose(&self) -> String {
+        match self.plan {
+            Some(plan) => format!("This Jules account ({plan} plan)"),
+            None => "This Jules account".to_owned(),
+        }
+    }
+}
+
+/// Why a new session must wait, or `None` when there is room: the Jules account's limits
+/// first (they hold for every repository), then the repository's own.
 pub async fn over_limits(
     store: &dyn Store,
     repo: &str,
     settings: &Settings,
+    account: Option<&AccountLimits>,
 ) -> Result<Option<String>, StoreError> {
+    if let Some(account) = account {
+        let running = store.count_running(None).await?;
+        if running >= i64::from(account.concurrent) {
+            return Ok(Some(format!(
+                "{} runs at most {} Jules sessions at once, and {running} are running",
+                account.whose(),
+                account.concurrent
+            )));
+        }
+        let started = store
+            .count_created_since(None, Utc::now() - chrono::Duration::hours(24))
+            .await?;
+        if started >= i64::from(account.per_24_hours) {
+            return Ok(Some(format!(
+                "{} starts at most {} Jules sessions in 24 hours, and {started} were started",
+                account.whose(),
+                account.per_24_hours
+            )));
+        }
+    }
     if let Some(max) = settings.max_concurrent_sessions {
-        let running = store.count_running(repo).await?;
+        let running = store.count_running(Some(repo)).await?;
         if running >= i64::from(max) {
             return Ok(Some(format!("This repository runs at most {max} Jules sessions at once, and {running} are running")));
         }
@@ -41,7 +126,7 @@ pub async fn over_limits(
             .and_then(|t| t.with_second(0))
             .and_then(|t| t.with_nanosecond(0))
             .unwrap_or(now);
-        let today = store.count_created_since(repo, midnight).await?;
+        let today = store.count_created_since(Some(repo), midnight).await?;
         if today >= i64::from(budget) {
             return Ok(Some(format!("This repository's budget of {budget} Jules sessions per day is used up (it resets at 00:00 UTC)")));
         }
@@ -57,9 +142,14 @@ impl CreateGate for RepoGate {
         issue: u64,
         settings: &Settings,
     ) -> Result<Admission, HandlerError> {
-        match over_limits(self.store.as_ref(), &repo.to_string(), settings)
-            .await
-            .map_err(store_error)?
+        match over_limits(
+            self.store.as_ref(),
+            &repo.to_string(),
+            settings,
+            self.account.as_ref(),
+        )
+        .await
+        .map_err(store_error)?
         {
             None => Ok(Admission::Go),
             Some(reason) => {
@@ -112,5 +202,28 @@ impl CreateGate for RepoGate {
             .await
             .map_err(store_error)?
             .unwrap_or(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_name_jules_published_limits_or_numbers() {
+        let pro = AccountLimits::parse("Pro").unwrap().unwrap();
+        assert_eq!((pro.concurrent, pro.per_24_hours), (15, 100));
+        let free = AccountLimits::parse("free").unwrap().unwrap();
+        assert_eq!((free.concurrent, free.per_24_hours), (3, 15));
+        let ultra = AccountLimits::parse(" ultra ").unwrap().unwrap();
+        assert_eq!((ultra.concurrent, ultra.per_24_hours), (60, 300));
+        let own = AccountLimits::parse("5/50").unwrap().unwrap();
+        assert_eq!((own.plan, own.concurrent, own.per_24_hours), (None, 5, 50));
+        assert_eq!(AccountLimits::parse("").unwrap(), None);
+        assert_eq!(AccountLimits::parse("none").unwrap(), None);
+        for bad in ["premium", "5", "0/10", "5/x", "-1/3"] {
+            let error = AccountLimits::parse(bad).unwrap_err();
+            assert!(error.contains("free, pro, ultra"), "{bad}: {error}");
+        }
     }
 }

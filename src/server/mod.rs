@@ -11,7 +11,7 @@ pub mod auth;
 pub mod config;
 mod configs;
 pub mod ingest;
-mod limits;
+pub mod limits;
 pub mod metrics;
 mod relay;
 pub mod webhook;

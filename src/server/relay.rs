@@ -344,12 +344,14 @@ async fn drain_queues(state: &Arc<AppState>, tick: u64) -> Result<(), crate::sto
             .configs
             .cached_settings(&repo, &state.base_settings)
             .unwrap_or_else(|| state.base_settings.clone());
-        let limited =
-            settings.max_concurrent_sessions.is_some() || settings.daily_session_budget.is_some();
+        let account = state.config.jules_plan.as_ref();
+        let limited = account.is_some()
+            || settings.max_concurrent_sessions.is_some()
+            || settings.daily_session_budget.is_some();
         if !limited && !tick.is_multiple_of(JULES_LIMIT_RETRY_EVERY) {
             continue;
         }
-        if super::limits::over_limits(state.store.as_ref(), &repo, &settings)
+        if super::limits::over_limits(state.store.as_ref(), &repo, &settings, account)
             .await?
             .is_some()
         {

@@ -248,6 +248,7 @@ async fn handle_with_engine(
     let gate = super::limits::RepoGate {
         store: Arc::clone(&state.store),
         delivery_id: delivery.id,
+        account: state.config.jules_plan,
     };
     let handler = Handler {
         github: &github,

@@ -324,10 +324,11 @@ pub trait Store: Send + Sync + 'static {
     async fn deactivate_issue(&self, repo: &str, issue: i64) -> StoreResult<Vec<TrackedSession>>;
     /// Stops relaying every session of an installation; returns how many.
     async fn deactivate_installation(&self, installation_id: i64) -> StoreResult<u64>;
-    /// Active sessions of a repository whose state is not COMPLETED or FAILED.
-    async fn count_running(&self, repo: &str) -> StoreResult<i64>;
-    /// Sessions of a repository created since `since`.
-    async fn count_created_since(&self, repo: &str, since: Timestamp) -> StoreResult<i64>;
+    /// Active sessions whose state is not COMPLETED or FAILED, of one repository or (`None`)
+    /// of every repository: the whole Jules account.
+    async fn count_running(&self, repo: Option<&str>) -> StoreResult<i64>;
+    /// Sessions created since `since`, of one repository or (`None`) of every repository.
+    async fn count_created_since(&self, repo: Option<&str>, since: Timestamp) -> StoreResult<i64>;
 
     /// Records that `activity_id` of `session` was relayed as `kind`; false if it already
     /// was (so nothing is posted twice, across restarts and replicas).

@@ -803,20 +803,20 @@ impl Store for PostgresStore {
         Ok(done.rows_affected())
     }
 
-    async fn count_running(&self, repo: &str) -> StoreResult<i64> {
+    async fn count_running(&self, repo: Option<&str>) -> StoreResult<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM sessions \
-             WHERE repo = $1 AND active AND state NOT IN ('COMPLETED', 'FAILED')",
+             WHERE ($1::text IS NULL OR repo = $1) AND active AND state NOT IN ('COMPLETED', 'FAILED')",
         )
         .bind(repo)
         .fetch_one(&self.pool)
         .await?)
     }
 
-    async fn count_created_since(&self, repo: &str, since: Timestamp) -> StoreResult<i64> {
+    async fn count_created_since(&self, repo: Option<&str>, since: Timestamp) -> StoreResult<i64> {
         Ok(
             sqlx::query_scalar(
-                "SELECT COUNT(*) FROM sessions WHERE repo = $1 AND created_at >= $2",
+                "SELECT COUNT(*) FROM sessions WHERE ($1::text IS NULL OR repo = $1) AND created_at >= $2",
             )
             .bind(repo)
             .bind(since)

@@ -458,6 +458,7 @@ impl World {
             relay_slow: Duration::from_millis(100),
             retry_base: Duration::from_millis(20),
             jules_retry: fast_retry(),
+            jules_plan: None,
         }
     }
 
