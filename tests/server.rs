@@ -106,6 +106,7 @@ impl World {
             retry_base: Duration::from_millis(20),
             jules_retry: common::fast_retry(),
             jules_plan: None,
+            jules_activities_per_minute: 100,
         }
     }
 
@@ -847,6 +848,93 @@ async fn beyond_the_jules_plan_a_request_waits_in_the_queue() {
     })
     .await;
     bridge.stop().await;
+}
+
+/// Jules' `activities.list` quota is not announced; the bridge keeps one budget per key in its
+/// store. The relay may spend four fifths of it and puts the rest off to later ticks; a
+/// person's command may spend it all, so it is answered even while the relay waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_relay_keeps_within_the_request_budget_and_leaves_room_for_commands() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world
+        .start_with(ServerConfig {
+            jules_activities_per_minute: 3,
+            ..world.config(2)
+        })
+        .await;
+    // Three labelled issues: three new sessions for the relay to read, and room for two (its
+    // four fifths of 3); the third waits.
+    for n in [109, 731, 732] {
+        let payload = fixture(
+            "issues.labeled.3.json",
+            &[
+                ("/label/name", json!("jules-bridge")),
+                ("/issue/number", json!(n)),
+            ],
+        );
+        assert_eq!(world.deliver(&bridge, "issues", &payload).await, 202);
+    }
+    eventually("three status comments", || async {
+        [109, 731, 732]
+            .iter()
+            .all(|&n| !world.status_body(n).is_empty())
+    })
+    .await;
+    eventually("the relay found the budget spent", || async {
+        metrics(&world, &bridge)
+            .await
+            .contains(r#"jules_bridge_jules_budget_waits_total{spender="relay"}"#)
+    })
+    .await;
+    assert_eq!(world.jules.request_count("activities.list"), 2);
+
+    // A person asks for the status: the third call of the minute is theirs.
+    assert_eq!(
+        world
+            .deliver(&bridge, "issue_comment", &comment("/jules status", 9400))
+            .await,
+        202
+    );
+    eventually("the status command is done", || async {
+        bridge
+            .state
+            .store
+            .list_deliveries(Some(DeliveryStatus::Done), 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.note.as_deref() == Some("status: refreshed the status comment"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        world.jules.request_count("activities.list"),
+        3,
+        "never more than the budget in a minute"
+    );
+    let text = metrics(&world, &bridge).await;
+    assert!(text.contains("jules_bridge_jules_budget_limit 3"), "{text}");
+    assert!(
+        text.contains(r#"jules_bridge_jules_budget_spent_total{spender="handler"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"jules_bridge_jules_budget_spent_total{spender="relay"} 2"#),
+        "{text}"
+    );
+    bridge.stop().await;
+}
+
+async fn metrics(world: &World, bridge: &Bridge) -> String {
+    world
+        .http
+        .get(format!("{}/metrics", bridge.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -142,6 +142,8 @@ store_tests!(
     relayed_is_recorded_once,
     queued_requests_fifo,
     named_leases,
+    request_budget_is_a_rolling_window,
+    request_budget_holds_under_concurrent_spenders,
     concurrent_claims_over_many_issues,
     concurrent_claims_on_one_issue,
     concurrent_claims_with_retries,
@@ -1010,6 +1012,50 @@ async fn queued_requests_fifo(store: Arc<dyn Store>) {
     );
     assert_eq!(store.pop_queued("octo/other").await.unwrap(), Some(o1));
     assert!(store.queued_repos().await.unwrap().is_empty());
+}
+
+/// Jules' `activities.list` quota, kept through the store: at most `limit` calls in any
+/// window, and the answer says when the next one fits.
+async fn request_budget_is_a_rolling_window(store: Arc<dyn Store>) {
+    let window = Duration::from_millis(600);
+    let before = chrono::Utc::now();
+    for _ in 0..3 {
+        assert_eq!(store.spend_call("key:a", 3, window).await.unwrap(), None);
+    }
+    let free_at = store
+        .spend_call("key:a", 3, window)
+        .await
+        .unwrap()
+        .expect("the fourth call does not fit");
+    assert!(
+        free_at > before && free_at <= chrono::Utc::now() + chrono::Duration::milliseconds(600)
+    );
+    // Another key has its own budget.
+    assert_eq!(store.spend_call("key:b", 3, window).await.unwrap(), None);
+    // Once the first calls leave the window, there is room again.
+    let wait = (free_at - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + Duration::from_millis(20)).await;
+    assert_eq!(store.spend_call("key:a", 3, window).await.unwrap(), None);
+}
+
+/// Replicas spending at once never overspend: exactly `limit` of many concurrent calls fit.
+async fn request_budget_holds_under_concurrent_spenders(store: Arc<dyn Store>) {
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .spend_call("key:shared", 7, LONG)
+                .await
+                .unwrap()
+                .is_none()
+        }));
+    }
+    let mut spent = 0;
+    for task in tasks {
+        spent += usize::from(task.await.unwrap());
+    }
+    assert_eq!(spent, 7);
 }
 
 async fn named_leases(store: Arc<dyn Store>) {

@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run --release --features bench --bin bench_relay -- \
 //!     [--sessions 10,100,1000] [--active 5] [--duration 20] [--runs 3] \
-//!     [--fast-ms 500] [--slow-ms 2000] [--step-ms 200] [--bridge PATH] [--out FILE]
+//!     [--fast-ms 500] [--slow-ms 2000] [--step-ms 200] [--budget 100] [--bridge PATH] [--out FILE]
 //! ```
 //!
 //! Builds `target/release/jules-bridge` first unless `--bridge` names a binary. Per run:
@@ -22,6 +22,8 @@
 //! - Relay delay: activity `createTime` -> the status comment edit that carried it (the first
 //!   edit after the first `activities.list` of that session that arrived after the activity).
 //! - RSS: `/proc/PID/status` VmRSS sampled every 50 ms, and VmHWM (peak) at the end.
+//! - Request budget: the most `activities.list` calls Jules received in any 60 s, against
+//!   `--budget` (`JULES_ACTIVITIES_PER_MINUTE`; Jules' observed quota is 120).
 //!
 //! Prints a summary per N (medians over the runs) and writes `bench/results/relay.json`.
 
@@ -53,6 +55,8 @@ struct Options {
     fast_ms: u64,
     slow_ms: u64,
     step_ms: u64,
+    /// `JULES_ACTIVITIES_PER_MINUTE` for the server (0: no budget).
+    budget: u32,
     bridge: Option<PathBuf>,
     out: PathBuf,
 }
@@ -60,7 +64,7 @@ struct Options {
 fn usage() -> ! {
     eprintln!(
         "usage: bench_relay [--sessions 10,100,1000] [--active 5] [--duration 20] [--runs 3] \
-         [--fast-ms 500] [--slow-ms 2000] [--step-ms 200] [--bridge PATH] [--out FILE]"
+         [--fast-ms 500] [--slow-ms 2000] [--step-ms 200] [--budget 100] [--bridge PATH] [--out FILE]"
     );
     std::process::exit(2)
 }
@@ -75,6 +79,7 @@ fn options() -> Options {
         fast_ms: 500,
         slow_ms: 2000,
         step_ms: 200,
+        budget: 100,
         bridge: None,
         out: root.join("bench/results/relay.json"),
     };
@@ -95,6 +100,7 @@ fn options() -> Options {
             "--fast-ms" => options.fast_ms = number(value()),
             "--slow-ms" => options.slow_ms = number(value()),
             "--step-ms" => options.step_ms = number(value()),
+            "--budget" => options.budget = number(value()) as u32,
             "--bridge" => options.bridge = Some(PathBuf::from(value())),
             "--out" => options.out = PathBuf::from(value()),
             _ => usage(),
@@ -122,6 +128,20 @@ fn bridge_binary(given: Option<PathBuf>) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("target"))
         .join("release/jules-bridge")
+}
+
+/// The most instants that fall within any `window` (instants in order).
+fn max_in_window(instants: impl Iterator<Item = Instant>, window: Duration) -> usize {
+    let instants: Vec<Instant> = instants.collect();
+    let mut best = 0;
+    let mut start = 0;
+    for end in 0..instants.len() {
+        while instants[end].duration_since(instants[start]) >= window {
+            start += 1;
+        }
+        best = best.max(end + 1 - start);
+    }
+    best
 }
 
 fn median(values: &mut [f64]) -> f64 {
@@ -353,6 +373,7 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
         .env("LISTEN", listen.to_string())
         .env("RELAY_FAST_MS", options.fast_ms.to_string())
         .env("RELAY_SLOW_MS", options.slow_ms.to_string())
+        .env("JULES_ACTIVITIES_PER_MINUTE", options.budget.to_string())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()?;
@@ -538,6 +559,13 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
             "p90": round2(percentile(&delays, 90.0)),
             "max": round2(percentile(&delays, 100.0)),
         },
+        "budget_per_minute": options.budget,
+        "max_activities_list_in_60s": max_in_window(
+            log.iter()
+                .filter(|r| r.method == "activities.list")
+                .map(|r| r.at),
+            Duration::from_secs(60),
+        ),
         "rss_mib": {
             "after_tick0": rss_after_tick0.map(|k| (k as f64 / 1024.0 * 10.0).round() / 10.0),
             "end": (rss_end as f64 / 1024.0 * 10.0).round() / 10.0,
@@ -595,6 +623,8 @@ fn main() -> anyhow::Result<()> {
             "rss_after_tick0_mib": med("/rss_mib/after_tick0"),
             "rss_end_mib": med("/rss_mib/end"),
             "rss_hwm_mib": med("/rss_mib/hwm"),
+            "budget_per_minute": options.budget,
+            "max_activities_list_in_60s": med("/max_activities_list_in_60s"),
         });
         println!("N={n} median of {} runs: {summary}", options.runs);
         summaries.push(summary);
@@ -610,6 +640,7 @@ fn main() -> anyhow::Result<()> {
             "relay_fast_ms": options.fast_ms,
             "relay_slow_ms": options.slow_ms,
             "fake_step_ms": options.step_ms,
+            "budget_per_minute": options.budget,
         },
         "summary": summaries,
         "detail": all,

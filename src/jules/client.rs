@@ -40,6 +40,8 @@ pub struct ClientConfig {
     pub user_agent: String,
     /// Told about every HTTP exchange (for metrics).
     pub observer: Option<CallObserver>,
+    /// Asked before every HTTP exchange (Jules' request quotas; `budget.rs`).
+    pub budget: Option<super::budget::SharedBudget>,
 }
 
 /// A callback told about every API call: the method name (`sessions.get`) and the HTTP
@@ -62,6 +64,7 @@ impl Default for ClientConfig {
             retry: RetryPolicy::default(),
             user_agent: concat!("jules-bridge/", env!("CARGO_PKG_VERSION")).to_owned(),
             observer: None,
+            budget: None,
         }
     }
 }
@@ -82,6 +85,7 @@ struct Inner {
     api_key: SecretString,
     retry: RetryPolicy,
     observer: Option<CallObserver>,
+    budget: Option<super::budget::SharedBudget>,
 }
 
 impl std::fmt::Debug for JulesClient {
@@ -160,6 +164,7 @@ impl JulesClient {
                 api_key,
                 retry: config.retry,
                 observer: config.observer,
+                budget: config.budget,
             }),
         })
     }
@@ -476,6 +481,14 @@ impl JulesClient {
         }
         if let Some(body) = call.body {
             request = request.json(body);
+        }
+        if let Some(budget) = &self.inner.budget {
+            // Every attempt counts against a quota, retries included.
+            if !budget.0.spend(call.method).await {
+                return Err(JulesError::OverBudget {
+                    method: call.method,
+                });
+            }
         }
         debug!(method = call.method, "jules request");
         let response = request.send().await;

@@ -147,6 +147,10 @@ pub enum JulesError {
     /// the request stops here rather than risk a duplicate session.
     #[error("cannot tell whether an earlier attempt created this session: more than {read} sessions were created since, beyond what one lookup reads")]
     LookupLimit { read: usize },
+    /// Not sent: the bridge's own request budget for this method is spent for now (Jules'
+    /// quotas, `budget.rs`). The caller tries again later; nothing reached Jules.
+    #[error("not sent: the request budget for {method} is spent for now")]
+    OverBudget { method: &'static str },
     /// Rejected before sending: a missing key, a bad base URL, ...
     #[error("{0}")]
     Config(String),

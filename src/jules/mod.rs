@@ -4,6 +4,7 @@
 //! - [`JulesClient`]: the 12 methods, with bounded retries ([`retry`]), paged lists as
 //!   streams, exactly-once session creation ([`create`]) and a polling [`watch`].
 
+pub mod budget;
 mod client;
 pub mod create;
 mod error;

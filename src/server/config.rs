@@ -66,6 +66,11 @@ pub struct ServeArgs {
     /// as `5/50`, or `none` (nothing known ahead; Jules' own "at limit" still queues).
     #[arg(long, env = "JULES_PLAN", default_value = "none")]
     pub jules_plan: String,
+    /// Jules `activities.list` calls per rolling minute that the bridge allows itself, shared
+    /// by the relay, the workers and every replica on one database (Jules' quota: 120 a
+    /// minute per project). The relay uses four fifths of it. 0: no budget.
+    #[arg(long, env = "JULES_ACTIVITIES_PER_MINUTE", default_value = "100")]
+    pub jules_activities_per_minute: String,
     /// How long one Jules call may keep retrying (429, 5xx) before the delivery is retried
     /// later or, at Jules' limit, queued; in seconds.
     #[arg(long, env = "JULES_RETRY_DEADLINE_SECS", default_value = "20")]
@@ -98,6 +103,8 @@ pub struct ServerConfig {
     pub jules_retry: crate::jules::RetryPolicy,
     /// The Jules account's session limits (`JULES_PLAN`), if known.
     pub jules_plan: Option<super::limits::AccountLimits>,
+    /// `activities.list` calls per rolling minute (`JULES_ACTIVITIES_PER_MINUTE`); 0: none.
+    pub jules_activities_per_minute: u32,
 }
 
 impl GitHubCredentials {
@@ -197,6 +204,12 @@ impl ServeArgs {
             &self.jules_retry_deadline_secs,
             0,
         );
+        let jules_activities_per_minute = number::<u32>(
+            &mut problems,
+            "JULES_ACTIVITIES_PER_MINUTE",
+            &self.jules_activities_per_minute,
+            0,
+        );
         let jules_plan = super::limits::AccountLimits::parse(&self.jules_plan)
             .map_err(|problem| problems.push(problem))
             .ok();
@@ -211,6 +224,7 @@ impl ServeArgs {
             Some(retry_base),
             Some(jules_retry_deadline),
             Some(jules_plan),
+            Some(jules_activities_per_minute),
             true,
         ) = (
             listen,
@@ -223,6 +237,7 @@ impl ServeArgs {
             retry_base,
             jules_retry_deadline,
             jules_plan,
+            jules_activities_per_minute,
             problems.is_empty(),
         )
         else {
@@ -246,6 +261,7 @@ impl ServeArgs {
                 ..crate::jules::RetryPolicy::default()
             },
             jules_plan,
+            jules_activities_per_minute,
         })
     }
 

@@ -74,6 +74,18 @@ pub struct Metrics {
     pub jules_calls: Family<CallLabels, Counter>,
     pub github_calls: Family<CallLabels, Counter>,
     pub tracked_sessions: Family<StateLabels, Gauge>,
+    /// Calls spent from the Jules request budget, by who spent them (`relay`, `handler`).
+    pub budget_spent: Family<SpenderLabels, Counter>,
+    /// Times a call found the budget spent: it waited for room (a worker) or was put off to a
+    /// later tick (the relay), instead of going out and being refused.
+    pub budget_waits: Family<SpenderLabels, Counter>,
+    /// The budget: `activities.list` calls per rolling minute (0: none).
+    pub budget_limit: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SpenderLabels {
+    pub spender: &'static str,
 }
 
 impl Metrics {
@@ -115,8 +127,29 @@ impl Metrics {
             "Jules sessions relayed to GitHub, by state",
             tracked_sessions.clone(),
         );
+        let budget_spent = Family::<SpenderLabels, Counter>::default();
+        registry.register(
+            "jules_budget_spent",
+            "Jules activities.list calls spent from the shared per-key budget, by spender",
+            budget_spent.clone(),
+        );
+        let budget_waits = Family::<SpenderLabels, Counter>::default();
+        registry.register(
+            "jules_budget_waits",
+            "Jules calls that waited for room in the budget, by spender",
+            budget_waits.clone(),
+        );
+        let budget_limit = Gauge::default();
+        registry.register(
+            "jules_budget_limit",
+            "Jules activities.list calls allowed per rolling minute (0: no budget)",
+            budget_limit.clone(),
+        );
         Arc::new(Metrics {
             registry,
+            budget_spent,
+            budget_waits,
+            budget_limit,
             deliveries,
             queue_depth,
             job_seconds,

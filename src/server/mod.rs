@@ -8,6 +8,7 @@
 //! ```
 
 pub mod auth;
+pub mod budget;
 pub mod config;
 mod configs;
 pub mod ingest;
@@ -31,6 +32,7 @@ use tracing::Instrument;
 
 use crate::engine::marker::MarkerKey;
 use crate::handler::Settings;
+use crate::jules::budget::SharedBudget;
 use crate::jules::{ClientConfig, JulesClient};
 use crate::store::Store;
 use auth::GitHubAuth;
@@ -43,7 +45,10 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     /// Stores webhook deliveries in group commits (one writer per process).
     pub ingest: ingest::Ingest,
+    /// Jules for the workers (a person's command): the whole request budget.
     pub jules: JulesClient,
+    /// Jules for the relay's polling: a smaller share of the same budget (`budget.rs`).
+    pub relay_jules: JulesClient,
     pub auth: GitHubAuth,
     /// Who the bridge is on GitHub (learned in the background).
     pub identity: auth::Identity,
@@ -108,15 +113,32 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<Arc<AppState>> 
         .await
         .context("cannot apply the database migrations")?;
     let metrics = Metrics::new();
-    let jules = JulesClient::new(
-        config.jules_api_key.clone(),
-        ClientConfig {
-            base_url: config.jules_api_url.clone(),
-            observer: Some(metrics.jules_observer()),
-            retry: config.jules_retry.clone(),
-            ..ClientConfig::default()
-        },
-    )?;
+    metrics
+        .budget_limit
+        .set(i64::from(config.jules_activities_per_minute));
+    let jules_for = |spender| {
+        let budget = (config.jules_activities_per_minute > 0).then(|| {
+            SharedBudget(Arc::new(budget::StoreBudget::new(
+                Arc::clone(&store),
+                &config.jules_api_key,
+                config.jules_activities_per_minute,
+                spender,
+                Arc::clone(&metrics),
+            )))
+        });
+        JulesClient::new(
+            config.jules_api_key.clone(),
+            ClientConfig {
+                base_url: config.jules_api_url.clone(),
+                observer: Some(metrics.jules_observer()),
+                retry: config.jules_retry.clone(),
+                budget,
+                ..ClientConfig::default()
+            },
+        )
+    };
+    let jules = jules_for(budget::Spender::Handler)?;
+    let relay_jules = jules_for(budget::Spender::Relay)?;
     let auth = match &config.github {
         GitHubCredentials::App {
             app_id,
@@ -139,6 +161,7 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<Arc<AppState>> 
         ingest: ingest::Ingest::start(Arc::clone(&store)),
         store,
         jules,
+        relay_jules,
         auth,
         identity: auth::Identity::default(),
         metrics,

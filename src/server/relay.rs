@@ -114,7 +114,7 @@ async fn relay_tick(
         return Ok(false);
     }
     let page = state
-        .jules
+        .relay_jules
         .list_sessions_page(false, Some(PAGE_SIZE), None)
         .await?;
     let first_page = page.next_page_token.filter(|t| !t.is_empty());
@@ -135,7 +135,7 @@ async fn relay_tick(
         sweep.found.clear();
     } else if let Some(token) = sweep.token.clone().or(first_page) {
         match state
-            .jules
+            .relay_jules
             .list_sessions_page(false, Some(PAGE_SIZE), Some(&token))
             .await
         {
@@ -174,6 +174,16 @@ async fn relay_tick(
         sweep.last_lone_check = Some(tick);
     }
 
+    // The request budget may not cover every changed session in one tick: those where a
+    // person waits (a plan to approve, a question) go first, then the working ones.
+    let mut tracked = tracked;
+    tracked.sort_by_key(
+        |session| match listed.get(&session.name).map(|s| &s.state) {
+            Some(state) if state.awaits_human() => 0,
+            Some(state) if state.is_finished() => 2,
+            _ => 1,
+        },
+    );
     let mut busy = false;
     for session in tracked {
         let unchanged = |current: &Session| {
@@ -184,7 +194,7 @@ async fn relay_tick(
         let current = match listed.get(session.name.as_str()) {
             Some(listed) => (!unchanged(listed)).then(|| listed.clone()),
             None if session.checked_at.is_none() || lone_check => {
-                match state.jules.get_session(&session.name).await {
+                match state.relay_jules.get_session(&session.name).await {
                     Ok(current) => (!unchanged(&current)).then_some(current),
                     Err(error) if error.is_not_found() => {
                         tracing::info!(session = %session.name, "session deleted in Jules; stopping its relay");
@@ -205,8 +215,17 @@ async fn relay_tick(
             .map_or_else(|| State::from(session.state.as_str()), |s| s.state.clone());
         busy |= !state_now.awaits_human() && !state_now.is_finished();
         if let Some(current) = current {
-            if let Err(error) = relay_session(state, seen, &session, &current).await {
-                tracing::warn!(session = %session.name, error = %error, "cannot relay the session; will retry");
+            match relay_session(state, seen, &session, &current).await {
+                Ok(()) => {}
+                Err(RelayError::Jules(JulesError::OverBudget { .. })) => {
+                    // The rest waits for a later tick, and the next tick for the slow
+                    // interval: the budget frees up over the minute.
+                    tracing::debug!(session = %session.name, "request budget spent; relaying the rest later");
+                    return Ok(false);
+                }
+                Err(error) => {
+                    tracing::warn!(session = %session.name, error = %error, "cannot relay the session; will retry");
+                }
             }
         }
     }
@@ -235,14 +254,17 @@ async fn relay_session(
     let new: Vec<Activity> = match seen.get_mut(&tracked.name) {
         Some(known) => {
             let new = state
-                .jules
+                .relay_jules
                 .all_activities(&tracked.name, tracked.last_activity_time)
                 .await?;
             known.extend(new.iter().cloned());
             new
         }
         None => {
-            let all = state.jules.all_activities(&tracked.name, None).await?;
+            let all = state
+                .relay_jules
+                .all_activities(&tracked.name, None)
+                .await?;
             let new = all
                 .iter()
                 .filter(|a| match (a.create_time, tracked.last_activity_time) {
@@ -273,7 +295,7 @@ async fn relay_session(
         .with_observer(state.metrics.github_observer());
     let handler = Handler {
         github: &github,
-        jules: &state.jules,
+        jules: &state.relay_jules,
         settings: &state.base_settings,
         gate: None,
         replies: Default::default(),
@@ -389,15 +411,18 @@ fn update_gauges(state: &AppState, tracked: &[TrackedSession]) {
 /// Edits a stopped session's status comment to say why updates stopped (issue closed).
 pub async fn tell_stopped(state: &Arc<AppState>, tracked: &TrackedSession, notice: &str) {
     let result: Result<(), RelayError> = async {
-        let session = state.jules.get_session(&tracked.name).await?;
-        let activities = state.jules.all_activities(&tracked.name, None).await?;
+        let session = state.relay_jules.get_session(&tracked.name).await?;
+        let activities = state
+            .relay_jules
+            .all_activities(&tracked.name, None)
+            .await?;
         let view = SessionView::new(&session, &activities);
         let repo = RepoName::parse(&tracked.repo)
             .ok_or_else(|| crate::store::StoreError::Invalid("bad repository".into()))?;
         let github = state.auth.client_for(tracked.installation_id)?;
         let handler = Handler {
             github: &github,
-            jules: &state.jules,
+            jules: &state.relay_jules,
             settings: &state.base_settings,
             gate: None,
             replies: Default::default(),

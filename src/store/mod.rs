@@ -359,6 +359,18 @@ pub trait Store: Send + Sync + 'static {
     /// Repositories with queued requests.
     async fn queued_repos(&self) -> StoreResult<Vec<String>>;
 
+    // ---- request budgets ----------------------------------------------------------------------
+    /// Spends one call from `budget` when fewer than `limit` were spent in the last `window`
+    /// (rolling), and returns `None`; otherwise spends nothing and returns when the oldest
+    /// call in the window leaves it (the earliest moment another call fits). Atomic across
+    /// processes sharing the database.
+    async fn spend_call(
+        &self,
+        budget: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<Option<Timestamp>>;
+
     // ---- leases -----------------------------------------------------------------------------
     /// Takes or renews the named lease (for example the relay's) for `owner`; false when
     /// someone else holds it unexpired.

@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "replies",
         include_str!("../../migrations/postgres/0003_replies.sql"),
     ),
+    (
+        4,
+        "jules calls",
+        include_str!("../../migrations/postgres/0004_jules_calls.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -66,6 +71,9 @@ const MAX_CONNECTIONS: u32 = 10;
 /// key is the second): keeps them apart from other users of advisory locks in the database
 /// (sqlx's migration lock uses the single-bigint form, a separate key space anyway).
 const ISSUE_LOCK_SPACE: i32 = 0x4a42_0001;
+
+/// The first key of the advisory locks that serialise spending from one request budget.
+const BUDGET_LOCK_SPACE: i32 = 0x4a42_0002;
 
 /// How many candidates one `claim_delivery` call tries before reporting nothing claimable
 /// (each miss excludes an issue that another claimer is working on right now).
@@ -920,6 +928,46 @@ impl Store for PostgresStore {
     }
 
     // ---- leases -------------------------------------------------------------------------
+
+    async fn spend_call(
+        &self,
+        budget: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<Option<Timestamp>> {
+        let now = now();
+        let window = chrono::Duration::from_std(window)
+            .map_err(|_| StoreError::Invalid("budget window out of range".into()))?;
+        let mut tx = self.pool.begin().await?;
+        // Replicas spending from one budget take turns: the count and the insert must not
+        // interleave (READ COMMITTED would let two see room for one).
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(BUDGET_LOCK_SPACE)
+            .bind(budget)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM jules_calls WHERE budget = $1 AND at <= $2")
+            .bind(budget)
+            .bind(now - window)
+            .execute(&mut *tx)
+            .await?;
+        let (spent, oldest): (i64, Option<Timestamp>) =
+            sqlx::query_as("SELECT COUNT(*), MIN(at) FROM jules_calls WHERE budget = $1")
+                .bind(budget)
+                .fetch_one(&mut *tx)
+                .await?;
+        if spent >= i64::from(limit) {
+            tx.rollback().await?;
+            return Ok(Some(oldest.unwrap_or(now) + window));
+        }
+        sqlx::query("INSERT INTO jules_calls (budget, at) VALUES ($1, $2)")
+            .bind(budget)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
 
     async fn try_lease(&self, key: &str, owner: &str, ttl: Duration) -> StoreResult<bool> {
         let now = now();

@@ -44,6 +44,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "replies",
         include_str!("../../migrations/sqlite/0003_replies.sql"),
     ),
+    (
+        4,
+        "jules calls",
+        include_str!("../../migrations/sqlite/0004_jules_calls.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -833,6 +838,41 @@ impl Store for SqliteStore {
     }
 
     // ---- leases -------------------------------------------------------------------------
+
+    async fn spend_call(
+        &self,
+        budget: &str,
+        limit: u32,
+        window: Duration,
+    ) -> StoreResult<Option<Timestamp>> {
+        let now = now();
+        let since = micros(now) - i64::try_from(window.as_micros()).unwrap_or(i64::MAX);
+        // One writer connection: the count and the insert cannot interleave with another's.
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM jules_calls WHERE budget = ?1 AND at <= ?2")
+            .bind(budget)
+            .bind(since)
+            .execute(&mut *tx)
+            .await?;
+        let (spent, oldest): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MIN(at) FROM jules_calls WHERE budget = ?1")
+                .bind(budget)
+                .fetch_one(&mut *tx)
+                .await?;
+        if spent >= i64::from(limit) {
+            tx.rollback().await?;
+            let oldest = oldest.unwrap_or_else(|| micros(now));
+            let free_at = oldest.saturating_add(i64::try_from(window.as_micros()).unwrap_or(0));
+            return Ok(Some(from_micros(free_at)?));
+        }
+        sqlx::query("INSERT INTO jules_calls (budget, at) VALUES (?1, ?2)")
+            .bind(budget)
+            .bind(micros(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(None)
+    }
 
     async fn try_lease(&self, key: &str, owner: &str, ttl: Duration) -> StoreResult<bool> {
         let now = now();

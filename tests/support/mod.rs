@@ -459,6 +459,7 @@ impl World {
             retry_base: Duration::from_millis(20),
             jules_retry: fast_retry(),
             jules_plan: None,
+            jules_activities_per_minute: 100,
         }
     }
 
