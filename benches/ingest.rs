@@ -273,6 +273,7 @@ async fn run_once(
         retry_base: Duration::from_secs(2),
         jules_retry: RetryPolicy::default(),
         jules_plan: None,
+        jules_activities_per_minute: 100,
     };
     let state = build_state(config).await.expect("the server starts");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
