@@ -184,6 +184,7 @@ async fn sources_are_listed_and_fetched() {
         api_key: Some(common::KEY.into()),
         step: Duration::ZERO,
         sources: Some(vec!["octo-org/octo-repo".into(), "octo-org/docs".into()]),
+        ..jules_fake::FakeConfig::default()
     })
     .await;
     let client = client_for(&fake);

@@ -121,6 +121,7 @@ fn main() -> anyhow::Result<()> {
         api_key: Some(JULES_KEY.into()),
         step: Duration::ZERO,
         sources: None,
+        ..FakeConfig::default()
     }))?;
     let github = runtime.block_on(FakeGitHub::start());
     github.set_permission(REPO, "Codertocat", "write");

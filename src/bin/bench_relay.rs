@@ -194,6 +194,7 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
         api_key: Some(JULES_KEY.into()),
         step: Duration::from_millis(options.step_ms),
         sources: None,
+        ..FakeConfig::default()
     })
     .await?;
     let github = FakeGitHub::start().await;

@@ -49,6 +49,7 @@ pub async fn manual_jules() -> FakeServer {
         api_key: Some(KEY.to_owned()),
         step: Duration::ZERO,
         sources: None,
+        ..FakeConfig::default()
     })
     .await
     .expect("jules-fake starts")

@@ -1,4 +1,6 @@
-//! Timestamps as the real API writes them: RFC 3339, UTC, exactly 6 fractional digits.
+//! Timestamps as the real API writes them: RFC 3339, UTC, exactly 6 fractional digits,
+//! and the fake's one clock, which tests can move forward (`POST /_fake/clock`) so that
+//! time-based behaviour (quotas, the auto-approve timer) is testable without waiting.
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
@@ -18,11 +20,14 @@ pub fn format_timestamp(time: &Timestamp) -> String {
 #[derive(Debug, Default)]
 pub struct MonotonicClock {
     last: Option<Timestamp>,
+    /// How far the fake's time runs ahead of the wall clock (moved by tests).
+    offset: TimeDelta,
 }
 
 impl MonotonicClock {
+    /// A fresh timestamp for something the fake writes (an activity, a session).
     pub fn now(&mut self) -> Timestamp {
-        let wall = Utc::now().trunc_subsecs(6);
+        let wall = self.current();
         let next = match self.last {
             Some(last) if wall < last + TimeDelta::milliseconds(1) => {
                 last + TimeDelta::milliseconds(1)
@@ -31,6 +36,21 @@ impl MonotonicClock {
         };
         self.last = Some(next);
         next
+    }
+
+    /// The fake's time without handing out a timestamp: for windows and timers, which must
+    /// not push the activity timestamps ahead.
+    pub fn current(&self) -> Timestamp {
+        (Utc::now() + self.offset).trunc_subsecs(6)
+    }
+
+    /// Moves the fake's time forward; it never goes back, so timestamps stay increasing.
+    /// Capped at a century ahead, far beyond any window, so the sum cannot overflow.
+    pub fn advance(&mut self, by: TimeDelta) {
+        let cap = TimeDelta::days(36_500);
+        if by > TimeDelta::zero() {
+            self.offset = (self.offset + by.min(cap)).min(cap);
+        }
     }
 }
 
@@ -55,5 +75,19 @@ mod tests {
             assert!(next > previous);
             previous = next;
         }
+    }
+
+    #[test]
+    fn advancing_moves_both_readings_forward() {
+        let mut clock = MonotonicClock::default();
+        let before = clock.now();
+        clock.advance(TimeDelta::hours(1));
+        assert!(clock.current() >= before + TimeDelta::hours(1));
+        assert!(clock.now() >= before + TimeDelta::hours(1));
+        clock.advance(TimeDelta::hours(-5));
+        assert!(
+            clock.current() >= before + TimeDelta::hours(1),
+            "never back"
+        );
     }
 }
