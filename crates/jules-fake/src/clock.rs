@@ -39,17 +39,24 @@ impl MonotonicClock {
     }
 
     /// The fake's time without handing out a timestamp: for windows and timers, which must
-    /// not push the activity timestamps ahead.
+    /// not push the activity timestamps ahead. Never earlier than a timestamp already handed
+    /// out (those can run a little ahead of the wall clock), so "T + 1 s has passed" holds
+    /// once the clock was moved by a second after T was written.
     pub fn current(&self) -> Timestamp {
-        (Utc::now() + self.offset).trunc_subsecs(6)
+        let wall = (Utc::now() + self.offset).trunc_subsecs(6);
+        self.last.map_or(wall, |last| wall.max(last))
     }
 
     /// Moves the fake's time forward; it never goes back, so timestamps stay increasing.
-    /// Capped at a century ahead, far beyond any window, so the sum cannot overflow.
+    /// Moves from `current()`, which may be ahead of the wall clock, so that every
+    /// timestamp handed out so far is at least `by` in the past afterwards. Capped at a
+    /// century ahead, far beyond any window, so the sum cannot overflow.
     pub fn advance(&mut self, by: TimeDelta) {
         let cap = TimeDelta::days(36_500);
         if by > TimeDelta::zero() {
-            self.offset = (self.offset + by.min(cap)).min(cap);
+            let wall = (Utc::now() + self.offset).trunc_subsecs(6);
+            let lead = (self.current() - wall).max(TimeDelta::zero());
+            self.offset = (self.offset + lead.min(cap) + by.min(cap)).min(cap);
         }
     }
 }
@@ -84,6 +91,13 @@ mod tests {
         clock.advance(TimeDelta::hours(1));
         assert!(clock.current() >= before + TimeDelta::hours(1));
         assert!(clock.now() >= before + TimeDelta::hours(1));
+        let issued = (0..50).map(|_| clock.now()).last().expect("fifty");
+        assert!(clock.current() >= issued, "not behind an issued timestamp");
+        clock.advance(TimeDelta::seconds(1));
+        assert!(
+            clock.current() >= issued + TimeDelta::seconds(1),
+            "ahead of the lead"
+        );
         clock.advance(TimeDelta::hours(-5));
         assert!(
             clock.current() >= before + TimeDelta::hours(1),
