@@ -248,6 +248,7 @@ async fn run_once(
         api_key: Some(JULES_KEY.into()),
         step: Duration::ZERO,
         sources: None,
+        ..FakeConfig::default()
     })
     .await
     .expect("jules-fake starts");

@@ -537,6 +537,7 @@ async fn jules_errors_are_said_in_the_words_of_the_command() {
         api_key: Some(KEY.to_owned()),
         step: std::time::Duration::ZERO,
         sources: Some(vec!["octo-org/octo-repo".to_owned()]),
+        ..jules_fake::FakeConfig::default()
     })
     .await;
     let missing = jules(&fake, Some(KEY), &["sessions", "get", "sessions/123"]);

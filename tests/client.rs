@@ -184,6 +184,7 @@ async fn sources_are_listed_and_fetched() {
         api_key: Some(common::KEY.into()),
         step: Duration::ZERO,
         sources: Some(vec!["octo-org/octo-repo".into(), "octo-org/docs".into()]),
+        ..jules_fake::FakeConfig::default()
     })
     .await;
     let client = client_for(&fake);
@@ -220,7 +221,14 @@ async fn sources_are_listed_and_fetched() {
 
 #[tokio::test]
 async fn long_lists_are_followed_across_pages() {
-    let fake = manual_fake().await;
+    // 23 sessions that never finish: more than the 15 a live account may run at once.
+    let fake = common::fake_with(jules_fake::FakeConfig {
+        api_key: Some(KEY.into()),
+        step: Duration::ZERO,
+        limits: jules_fake::Limits::unlimited(),
+        ..jules_fake::FakeConfig::default()
+    })
+    .await;
     let client = client_for(&fake);
     for n in 0..23 {
         client

@@ -169,7 +169,8 @@ async fn sigkill_right_after_session_creates_makes_no_duplicate() {
 
 async fn crash_run(when: KillWhen) {
     let started = Instant::now();
-    let jules = manual_jules().await;
+    // Hundreds of sessions that never finish: far beyond the live plan limits.
+    let jules = unlimited_manual_jules().await;
     // A little Jules latency widens the windows a kill can land in (between the create and
     // the status comment, say).
     inject(&jules, serde_json::json!({"latencyMs": 15})).await;

@@ -361,7 +361,10 @@ async fn a_create_that_fails_one_attempt_then_succeeds_leaves_only_the_status_co
 async fn retried_delivery_with_newer_sessions(
     others: usize,
 ) -> (Vec<Session>, Vec<github_fake::Comment>, Delivery) {
-    let world = World::new(Mode::App).await;
+    let mut world = World::new(Mode::App).await;
+    // Up to 2,001 sessions on one key: far beyond the live plan limits.
+    world.jules = unlimited_manual_jules().await;
+    world.client = jules_client(&world.jules);
     let mut config = world.config();
     config.retry_base = Duration::from_secs(3600);
     world.github.fail_next(

@@ -19,6 +19,7 @@ async fn a_repository_jules_cannot_see_is_answered_once_and_dead_lettered_at_onc
         api_key: Some(KEY.to_owned()),
         step: Duration::ZERO,
         sources: Some(vec!["someone/else".to_owned()]),
+        ..FakeConfig::default()
     })
     .await
     .unwrap();

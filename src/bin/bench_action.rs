@@ -121,6 +121,9 @@ fn main() -> anyhow::Result<()> {
         api_key: Some(JULES_KEY.into()),
         step: Duration::ZERO,
         sources: None,
+        // One session per run, none of them ever finishing: more than 15 would be refused.
+        limits: jules_fake::Limits::unlimited(),
+        ..FakeConfig::default()
     }))?;
     let github = runtime.block_on(FakeGitHub::start());
     github.set_permission(REPO, "Codertocat", "write");

@@ -214,6 +214,9 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
         api_key: Some(JULES_KEY.into()),
         step: Duration::from_millis(options.step_ms),
         sources: None,
+        // Up to 1,000 sessions, polled by fast relay ticks: far beyond the live limits.
+        limits: jules_fake::Limits::unlimited(),
+        ..FakeConfig::default()
     })
     .await?;
     let github = FakeGitHub::start().await;

@@ -15,6 +15,7 @@ pub async fn manual_fake() -> FakeServer {
         api_key: Some(KEY.to_owned()),
         step: Duration::ZERO,
         sources: None,
+        ..FakeConfig::default()
     })
     .await
 }
@@ -25,6 +26,7 @@ pub async fn live_fake() -> FakeServer {
         api_key: Some(KEY.to_owned()),
         step: Duration::from_millis(15),
         sources: None,
+        ..FakeConfig::default()
     })
     .await
 }

@@ -49,6 +49,20 @@ pub async fn manual_jules() -> FakeServer {
         api_key: Some(KEY.to_owned()),
         step: Duration::ZERO,
         sources: None,
+        ..FakeConfig::default()
+    })
+    .await
+    .expect("jules-fake starts")
+}
+
+/// `manual_jules` without Jules' quotas and plan limits, for load tests that create far more
+/// sessions than a real account may run at once (15) or start in a day (100).
+pub async fn unlimited_manual_jules() -> FakeServer {
+    FakeServer::start(FakeConfig {
+        api_key: Some(KEY.to_owned()),
+        step: Duration::ZERO,
+        limits: jules_fake::Limits::unlimited(),
+        ..FakeConfig::default()
     })
     .await
     .expect("jules-fake starts")

@@ -155,11 +155,12 @@ fn check_query(pairs: &[(String, String)], is_list: bool) -> Result<ListQuery, A
 
 /// `X-Goog-Api-Key` (or Google's `?key=`): missing is CREDENTIALS_MISSING; with a
 /// configured key, any other key is rejected; without one, any non-empty key passes.
+/// Returns the key, which quotas are counted by.
 fn authenticate(
     app: &App,
     headers: &HeaderMap,
     pairs: &[(String, String)],
-) -> Result<(), ApiError> {
+) -> Result<String, ApiError> {
     let from_header = headers
         .get("x-goog-api-key")
         .and_then(|value| value.to_str().ok());
@@ -174,13 +175,15 @@ fn authenticate(
     match (presented, &app.api_key) {
         (None, _) => Err(ApiError::credentials_missing()),
         (Some(key), Some(expected)) if key != expected => Err(ApiError::invalid_api_key()),
-        _ => Ok(()),
+        (Some(key), _) => Ok(key.to_owned()),
     }
 }
 
 /// What a handler produces besides errors.
 enum Reply {
     Json(Value),
+    /// 200 with no body bytes at all (the live sendMessage sometimes answers so).
+    Empty,
     /// The work is done but the client must see the connection die instead of an answer.
     DropConnection,
 }
@@ -210,6 +213,14 @@ pub async fn handle(
     }
     match serve(&app, &call, &uri, &headers, &body) {
         Ok(Reply::Json(value)) => Json(value).into_response(),
+        Ok(Reply::Empty) => (
+            StatusCode::OK,
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "application/json; charset=UTF-8",
+            )],
+        )
+            .into_response(),
         Ok(Reply::DropConnection) => {
             let mut response = StatusCode::OK.into_response();
             response.extensions_mut().insert(DropConnection);
@@ -232,22 +243,27 @@ fn serve(
     let pairs = Query::<Vec<(String, String)>>::try_from_uri(uri)
         .map(|Query(pairs)| pairs)
         .map_err(|_| ApiError::invalid_argument("Malformed query string."))?;
-    authenticate(app, headers, &pairs)?;
+    let key = authenticate(app, headers, &pairs)?;
     let query = check_query(&pairs, call.is_list())?;
     let mut store = app.store();
     if let Some(error) = store.faults.injected_error(call.method_name()) {
         return Err(error);
     }
     let store = &mut *store;
+    if let Call::ActivitiesList { .. } = call {
+        let now = store.clock.current();
+        let limits = store.settings.limits;
+        store.quotas.admit_list_activities(&limits, &key, now)?;
+    }
     let value = match call {
         Call::SourcesList => list_sources(store, &query)?,
         Call::SourcesGet { name } => store
             .sources
             .lookup(name)
-            .map(|source| source.to_json())
+            .map(|source| source.to_json(store.sources.branches))
             .ok_or_else(ApiError::not_found)?,
         Call::SessionsCreate => {
-            let created = create_session(store, body)?;
+            let created = create_session(store, body, &key)?;
             if store.faults.take_dropped_create() {
                 tracing::info!("dropping the connection after committing a session (fault)");
                 return Ok(Reply::DropConnection);
@@ -266,18 +282,32 @@ fn serve(
                 return Err(ApiError::invalid_argument("prompt must not be empty."));
             }
             let now = store.clock.now();
+            let empty_answer = store.quirks.empty_send_message_body;
             lifecycle::send_message(find_session(store, id)?, now, &request.prompt);
+            if empty_answer {
+                return Ok(Reply::Empty);
+            }
             json!({})
         }
         Call::ApprovePlan { id } => {
             parse_body(body, input::EMPTY)?;
             let now = store.clock.now();
-            lifecycle::approve_plan(find_session(store, id)?, now)?;
-            json!({})
+            let session = find_session(store, id)?;
+            lifecycle::approve_plan(session, now)?;
+            session.approved_json()
         }
-        Call::Archive { id } | Call::Unarchive { id } => {
+        Call::Archive { id } => {
             parse_body(body, input::EMPTY)?;
-            find_session(store, id)?.archived = matches!(call, Call::Archive { .. });
+            let now = store.clock.now();
+            let session = find_session(store, id)?;
+            lifecycle::archive(session, now);
+            session.to_json()
+        }
+        Call::Unarchive { id } => {
+            parse_body(body, input::EMPTY)?;
+            // Only the flag: a PAUSED session stays paused until a message wakes it. Only
+            // archive's answer is known to be the Session, so this one stays `{}`.
+            find_session(store, id)?.archived = false;
             json!({})
         }
         Call::ActivitiesList { session } => list_activities(store, session, &query)?,
@@ -336,7 +366,7 @@ fn list_sources(store: &mut Store, query: &ListQuery) -> Result<Value, ApiError>
     };
     let items = sources
         .into_iter()
-        .map(|source| (source.name(), source.to_json()))
+        .map(|source| (source.name(), source.to_json(store.sources.branches)))
         .collect();
     let (page, next) = paging::paginate(items, after.as_deref(), size);
     Ok(page_json("sources", page, "sources", next))
@@ -361,31 +391,68 @@ fn list_sessions(store: &mut Store, query: &ListQuery) -> Result<Value, ApiError
     Ok(page_json("sessions", page, "sessions", next))
 }
 
+/// Activities, oldest first. The live page token is a nanoseconds-since-epoch cursor, "the
+/// first activity at or after T", so the fake hands out such tokens too (the createTime of
+/// the next page's first activity; createTimes never repeat in the fake) and accepts any
+/// client-made one. Its older opaque tokens are still accepted.
 fn list_activities(store: &mut Store, id: &str, query: &ListQuery) -> Result<Value, ApiError> {
     let session = visible_activities_session(store, id)?;
     let size = paging::page_size(query.page_size.as_deref(), ACTIVITIES_PAGE_SIZE)?;
-    let after = paging::decode_token(&format!("activities/{id}"), query.page_token.as_deref())?;
+    let list = format!("activities/{id}");
+    let start = match query.page_token.as_deref() {
+        Some(token) if paging::is_nanos_cursor(token) => {
+            ActivityStart::AtOrAfterNanos(paging::decode_nanos_cursor(token)?)
+        }
+        token => match paging::decode_token(&list, token)? {
+            Some(key) => ActivityStart::AfterKey(key),
+            None => ActivityStart::Beginning,
+        },
+    };
     let created_after = filters::parse_create_time_filter(query.filter.as_deref())?;
-    // Oldest first; activities are appended in createTime order already.
-    let items = session
+    // Appended in createTime order already.
+    let mut remaining = session
         .activities
         .iter()
         .filter(|activity| created_after.is_none_or(|bound| activity.create_time > bound))
-        .map(|activity| {
-            let micros = activity.create_time.timestamp_micros();
-            (
-                format!("{micros:020}|{}", activity.id),
-                activity.json.clone(),
-            )
-        })
+        .filter(|activity| start.admits(activity));
+    let page: Vec<Value> = remaining
+        .by_ref()
+        .take(size)
+        .map(|activity| activity.json.clone())
         .collect();
-    let (page, next) = paging::paginate(items, after.as_deref(), size);
-    Ok(page_json(
-        "activities",
-        page,
-        &format!("activities/{id}"),
-        next,
-    ))
+    let mut json = Map::new();
+    if !page.is_empty() {
+        json.insert("activities".into(), Value::Array(page));
+    }
+    if let Some(next) = remaining.next() {
+        json.insert(
+            "nextPageToken".into(),
+            Value::String(paging::nanos_cursor(&next.create_time)),
+        );
+    }
+    Ok(Value::Object(json))
+}
+
+/// Where an activities page starts.
+enum ActivityStart {
+    Beginning,
+    /// A nanoseconds cursor: at or after this instant.
+    AtOrAfterNanos(i128),
+    /// An opaque token from before the fake used cursors: after this sort key.
+    AfterKey(String),
+}
+
+impl ActivityStart {
+    fn admits(&self, activity: &crate::state::Activity) -> bool {
+        match self {
+            Self::Beginning => true,
+            Self::AtOrAfterNanos(nanos) => paging::nanos_of(&activity.create_time) >= *nanos,
+            Self::AfterKey(key) => {
+                let micros = activity.create_time.timestamp_micros();
+                format!("{micros:020}|{}", activity.id).as_str() > key.as_str()
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -407,7 +474,7 @@ struct SendMessageRequest {
     prompt: String,
 }
 
-fn create_session(store: &mut Store, body: &[u8]) -> Result<Value, ApiError> {
+fn create_session(store: &mut Store, body: &[u8], key: &str) -> Result<Value, ApiError> {
     let body = parse_body(body, input::SESSION)?;
     // The quirk needs to know whether `false` was sent or merely defaulted.
     let explicitly_no_approval = body.get("requirePlanApproval") == Some(&Value::Bool(false));
@@ -445,9 +512,22 @@ fn create_session(store: &mut Store, body: &[u8]) -> Result<Value, ApiError> {
             Some(context)
         }
     };
-    let title = match request.title.trim() {
-        "" => ids::title_from_prompt(&request.prompt),
-        title => title.to_string(),
+    // The plan limits are checked once the request is known to be valid.
+    let running = store
+        .sessions
+        .values()
+        .filter(|session| session.api_key == key && session.state.is_running())
+        .count();
+    let limits = store.settings.limits;
+    let current = store.clock.current();
+    store.quotas.check_create(&limits, key, current, running)?;
+    // The live API titles an untitled session with the whole prompt.
+    let (title, summary) = match request.title.trim() {
+        "" => (
+            ids::title_from_whole_prompt(&request.prompt),
+            ids::title_from_prompt(&request.prompt),
+        ),
+        title => (title.to_string(), title.to_string()),
     };
     let id = loop {
         let candidate = ids::new_session_id();
@@ -456,9 +536,12 @@ fn create_session(store: &mut Store, body: &[u8]) -> Result<Value, ApiError> {
         }
     };
     let now = store.clock.now();
+    store.quotas.record_create(key, current);
     let session = Session {
         id: id.clone(),
+        api_key: key.to_owned(),
         title,
+        summary,
         agent: Agent::new(&request.prompt),
         prompt: request.prompt,
         source_context,
@@ -468,8 +551,8 @@ fn create_session(store: &mut Store, body: &[u8]) -> Result<Value, ApiError> {
         create_time: now,
         update_time: now,
         archived: false,
+        paused_from: None,
         pull_request: None,
-        change_set_output: None,
         activities: Vec::new(),
         created_at: Instant::now(),
     };

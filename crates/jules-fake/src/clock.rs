@@ -1,4 +1,6 @@
-//! Timestamps as the real API writes them: RFC 3339, UTC, exactly 6 fractional digits.
+//! Timestamps as the real API writes them: RFC 3339, UTC, exactly 6 fractional digits,
+//! and the fake's one clock, which tests can move forward (`POST /_fake/clock`) so that
+//! time-based behaviour (quotas, the auto-approve timer) is testable without waiting.
 
 use chrono::{DateTime, SubsecRound, TimeDelta, Utc};
 
@@ -18,11 +20,14 @@ pub fn format_timestamp(time: &Timestamp) -> String {
 #[derive(Debug, Default)]
 pub struct MonotonicClock {
     last: Option<Timestamp>,
+    /// How far the fake's time runs ahead of the wall clock (moved by tests).
+    offset: TimeDelta,
 }
 
 impl MonotonicClock {
+    /// A fresh timestamp for something the fake writes (an activity, a session).
     pub fn now(&mut self) -> Timestamp {
-        let wall = Utc::now().trunc_subsecs(6);
+        let wall = self.current();
         let next = match self.last {
             Some(last) if wall < last + TimeDelta::milliseconds(1) => {
                 last + TimeDelta::milliseconds(1)
@@ -31,6 +36,28 @@ impl MonotonicClock {
         };
         self.last = Some(next);
         next
+    }
+
+    /// The fake's time without handing out a timestamp: for windows and timers, which must
+    /// not push the activity timestamps ahead. Never earlier than a timestamp already handed
+    /// out (those can run a little ahead of the wall clock), so "T + 1 s has passed" holds
+    /// once the clock was moved by a second after T was written.
+    pub fn current(&self) -> Timestamp {
+        let wall = (Utc::now() + self.offset).trunc_subsecs(6);
+        self.last.map_or(wall, |last| wall.max(last))
+    }
+
+    /// Moves the fake's time forward; it never goes back, so timestamps stay increasing.
+    /// Moves from `current()`, which may be ahead of the wall clock, so that every
+    /// timestamp handed out so far is at least `by` in the past afterwards. Capped at a
+    /// century ahead, far beyond any window, so the sum cannot overflow.
+    pub fn advance(&mut self, by: TimeDelta) {
+        let cap = TimeDelta::days(36_500);
+        if by > TimeDelta::zero() {
+            let wall = (Utc::now() + self.offset).trunc_subsecs(6);
+            let lead = (self.current() - wall).max(TimeDelta::zero());
+            self.offset = (self.offset + lead.min(cap) + by.min(cap)).min(cap);
+        }
     }
 }
 
@@ -55,5 +82,26 @@ mod tests {
             assert!(next > previous);
             previous = next;
         }
+    }
+
+    #[test]
+    fn advancing_moves_both_readings_forward() {
+        let mut clock = MonotonicClock::default();
+        let before = clock.now();
+        clock.advance(TimeDelta::hours(1));
+        assert!(clock.current() >= before + TimeDelta::hours(1));
+        assert!(clock.now() >= before + TimeDelta::hours(1));
+        let issued = (0..50).map(|_| clock.now()).last().expect("fifty");
+        assert!(clock.current() >= issued, "not behind an issued timestamp");
+        clock.advance(TimeDelta::seconds(1));
+        assert!(
+            clock.current() >= issued + TimeDelta::seconds(1),
+            "ahead of the lead"
+        );
+        clock.advance(TimeDelta::hours(-5));
+        assert!(
+            clock.current() >= before + TimeDelta::hours(1),
+            "never back"
+        );
     }
 }

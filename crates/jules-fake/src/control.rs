@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use crate::errors::ApiError;
 use crate::faults::FaultConfig;
 use crate::lifecycle;
-use crate::state::App;
+use crate::state::{App, Quirks, Store};
 
 pub fn router() -> Router<Arc<App>> {
     Router::new()
@@ -20,6 +20,8 @@ pub fn router() -> Router<Arc<App>> {
         .route("/requests", get(requests).delete(clear_requests))
         .route("/step", post(step))
         .route("/reset", post(reset))
+        .route("/quirks", get(get_quirks).post(set_quirks))
+        .route("/clock", get(get_clock).post(move_clock))
 }
 
 async fn get_faults(State(app): State<Arc<App>>) -> Json<FaultConfig> {
@@ -84,4 +86,52 @@ async fn step(State(app): State<Arc<App>>) -> Json<Value> {
 async fn reset(State(app): State<Arc<App>>) -> Json<Value> {
     app.store().reset();
     Json(json!({}))
+}
+
+async fn get_quirks(State(app): State<Arc<App>>) -> Json<Quirks> {
+    Json(app.store().quirks.clone())
+}
+
+/// Replaces the quirk switches; omitted fields are off, an empty body turns all off.
+async fn set_quirks(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Quirks>, ApiError> {
+    let quirks: Quirks = if body.iter().all(u8::is_ascii_whitespace) {
+        Quirks::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|error| ApiError::invalid_argument(format!("Invalid quirks: {error}")))?
+    };
+    app.store().quirks = quirks.clone();
+    tracing::info!(?quirks, "quirks replaced");
+    Ok(Json(quirks))
+}
+
+async fn get_clock(State(app): State<Arc<App>>) -> Json<Value> {
+    let now = app.store().clock.current();
+    Json(json!({ "now": crate::clock::format_timestamp(&now) }))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ClockMove {
+    advance_ms: u64,
+}
+
+/// `{"advanceMs": N}`: moves the fake's time forward (quota windows, auto-approve timers).
+async fn move_clock(State(app): State<Arc<App>>, body: Bytes) -> Result<Json<Value>, ApiError> {
+    let request: ClockMove = serde_json::from_slice(&body)
+        .map_err(|error| ApiError::invalid_argument(format!("Invalid clock move: {error}")))?;
+    let mut store = app.store();
+    advance_clock(
+        &mut store,
+        std::time::Duration::from_millis(request.advance_ms),
+    );
+    let now = store.clock.current();
+    Ok(Json(json!({ "now": crate::clock::format_timestamp(&now) })))
+}
+
+/// Moves time, then lets timers that fell due fire, so a test sees their effect at once.
+pub fn advance_clock(store: &mut Store, by: std::time::Duration) {
+    let by = chrono::TimeDelta::from_std(by).unwrap_or(chrono::TimeDelta::days(36_500));
+    store.clock.advance(by);
+    lifecycle::fire_timers(store);
 }

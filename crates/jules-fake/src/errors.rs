@@ -81,6 +81,11 @@ impl ApiError {
         .with_error_info("ACCESS_TOKEN_TYPE_UNSUPPORTED")
     }
 
+    /// 429, for quotas and plan limits.
+    pub fn resource_exhausted(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED", message)
+    }
+
     /// The transient errors fault injection can produce, with the real service's texts.
     pub fn transient(code: u16) -> Option<Self> {
         let error = match code {

@@ -61,6 +61,22 @@ pub fn title_from_prompt(prompt: &str) -> String {
     }
 }
 
+/// The live API titles an untitled session with the whole prompt. Only the fake's own
+/// scenario markers are left out.
+pub fn title_from_whole_prompt(prompt: &str) -> String {
+    let mut title = prompt.to_string();
+    while let Some(start) = title.find("[fake:") {
+        let end = title[start..]
+            .find(']')
+            .map_or(title.len(), |end| start + end + 1);
+        title.replace_range(start..end, "");
+    }
+    match title.trim() {
+        "" => "Untitled task".to_string(),
+        trimmed => trimmed.to_string(),
+    }
+}
+
 /// Jules branch names usually end in `-<session id>`: `jules-<slug>-<id>`.
 pub fn working_branch(title: &str, session_id: &str) -> String {
     let mut slug = String::new();
@@ -111,6 +127,16 @@ mod tests {
             "One two three four five six seven eight..."
         );
         assert_eq!(title_from_prompt("[fake:slow]"), "Untitled task");
+    }
+
+    #[test]
+    fn whole_prompt_titles_keep_everything_but_markers() {
+        let prompt = "Fix the bug\n\nIt crashes on start. [fake:ask] Thanks!";
+        assert_eq!(
+            title_from_whole_prompt(prompt),
+            "Fix the bug\n\nIt crashes on start.  Thanks!"
+        );
+        assert_eq!(title_from_whole_prompt("  [fake:slow] "), "Untitled task");
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod ids;
 mod input;
 mod lifecycle;
 mod paging;
+mod quotas;
 mod server;
 mod state;
 
@@ -32,9 +33,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-use crate::state::App;
+use crate::state::{App, Quirks, Settings, SourceCatalog};
 
 pub use crate::api::METHOD_NAMES;
+pub use crate::quotas::{Limits, LIST_ACTIVITIES_QUOTA};
 pub use crate::state::{RequestRecord, REQUEST_LOG_LIMIT};
 
 #[derive(Debug, Clone)]
@@ -47,6 +49,17 @@ pub struct FakeConfig {
     /// `owner/repo` entries. When set only these sources exist; otherwise every
     /// `sources/github/OWNER/REPO` exists.
     pub sources: Option<Vec<String>>,
+    /// How many branches every source lists in `githubRepo.branches`: `main` plus N-1
+    /// others. The live list is unbounded; use a large N to exercise payload size.
+    pub branches: usize,
+    /// When set, a plan left waiting for approval this long is approved by Jules itself
+    /// (a `planApproved` from `system`), as the Jules docs say happens to unattended plans.
+    pub auto_approve_after: Option<Duration>,
+    /// `sessions.sendMessage` answers an entirely empty 200 body instead of `{}`, as the
+    /// live API has been seen to do. Switchable at run time with `POST /_fake/quirks`.
+    pub empty_send_message_body: bool,
+    /// Quotas and plan limits; the default is the live service's.
+    pub limits: Limits,
 }
 
 impl Default for FakeConfig {
@@ -55,6 +68,10 @@ impl Default for FakeConfig {
             api_key: None,
             step: Duration::from_millis(200),
             sources: None,
+            branches: 1,
+            auto_approve_after: None,
+            empty_send_message_body: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -78,7 +95,15 @@ impl FakeServer {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let app = Arc::new(App::new(config.api_key, config.sources));
+        let settings = Settings {
+            auto_approve_after: config.auto_approve_after,
+            limits: config.limits,
+            quirks: Quirks {
+                empty_send_message_body: config.empty_send_message_body,
+            },
+        };
+        let catalog = SourceCatalog::new(config.sources, config.branches);
+        let app = Arc::new(App::new(config.api_key, catalog, settings));
         let router = Router::new()
             .nest("/_fake", control::router())
             .fallback(api::handle)
@@ -127,6 +152,12 @@ impl FakeServer {
     /// Moves every session with work one step, like `POST /_fake/step`. Returns how many moved.
     pub fn advance(&self) -> usize {
         lifecycle::step_all(&mut self.app.store())
+    }
+
+    /// Moves the fake's clock forward, like `POST /_fake/clock`: quota windows roll and
+    /// due auto-approvals happen at once.
+    pub fn advance_clock(&self, by: Duration) {
+        control::advance_clock(&mut self.app.store(), by);
     }
 }
 

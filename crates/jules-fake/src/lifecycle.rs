@@ -6,11 +6,17 @@
 //! sessionCompleted, COMPLETED with outputs. Prompt markers change the script:
 //! `[fake:ask]` asks a question after the first progress step, `[fake:fail]` fails there,
 //! `[fake:slow]` steps ten times less often.
+//!
+//! Behaviour measured on the live API: a plan revised by a message after an approval runs
+//! without a new approval (approval carries forward); an unattended plan may be approved by
+//! Jules itself after a while (`auto_approve_after`); archiving a running session pauses
+//! it; and each progress `changeSet` holds the whole diff so far.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::TimeDelta;
 use serde_json::{json, Value};
 
 use crate::clock::{format_timestamp, Timestamp};
@@ -81,12 +87,17 @@ pub struct Agent {
     plan: Option<Plan>,
     /// User messages not answered yet; each step answers one before doing anything else.
     pending_replies: VecDeque<String>,
-    /// A message arrived while awaiting approval: after replying, post a revised plan.
+    /// A message arrived while awaiting approval or working: after replying, post a revised
+    /// plan.
     replan_after_reply: bool,
+    /// A plan of this session was approved once: later revised plans need no approval.
+    approved_once: bool,
+    /// When the plan now waiting for approval was posted (for the auto-approve timer).
+    awaiting_since: Option<Timestamp>,
     /// The ask scenario asks once.
     asked: bool,
     base_commit_id: String,
-    /// Per-step diffs; the final change set is their concatenation.
+    /// Per-step diffs; every change set carries their concatenation so far.
     patches: Vec<String>,
     follow_ups: usize,
 }
@@ -99,6 +110,8 @@ impl Agent {
             plan: None,
             pending_replies: VecDeque::new(),
             replan_after_reply: false,
+            approved_once: false,
+            awaiting_since: None,
             asked: false,
             base_commit_id: ids::new_commit_id(),
             patches: Vec::new(),
@@ -123,6 +136,7 @@ impl Agent {
 
 /// Runs one automatic step for every session with work (slow ones only every tenth tick).
 pub fn tick(store: &mut Store) -> usize {
+    fire_timers(store);
     store.ticks += 1;
     let slow_turn = store.ticks.is_multiple_of(SLOW_FACTOR);
     step_sessions(store, |session| slow_turn || !session.agent.is_slow())
@@ -130,7 +144,41 @@ pub fn tick(store: &mut Store) -> usize {
 
 /// `POST /_fake/step`: one step for every session with work, slow or not.
 pub fn step_all(store: &mut Store) -> usize {
+    fire_timers(store);
     step_sessions(store, |_| true)
+}
+
+/// Jules approves a plan nobody approved within `auto_approve_after` (the Jules docs: "If
+/// you navigate away, Jules will eventually auto-approve the plan"). Runs on every tick and
+/// whenever the fake's clock is moved. A plan about to be revised by a pending message is
+/// not approved; the revised one starts a new wait.
+pub fn fire_timers(store: &mut Store) {
+    let Some(after) = store.settings.auto_approve_after else {
+        return;
+    };
+    let after = TimeDelta::from_std(after).unwrap_or(TimeDelta::MAX);
+    let current = store.clock.current();
+    let mut due: Vec<(Timestamp, String)> = store
+        .sessions
+        .values()
+        .filter(|session| {
+            let agent = &session.agent;
+            session.state == SessionState::AwaitingPlanApproval
+                && agent.pending_replies.is_empty()
+                && !agent.replan_after_reply
+                && agent
+                    .awaiting_since
+                    .is_some_and(|since| current.signed_duration_since(since) >= after)
+        })
+        .map(|session| (session.create_time, session.id.clone()))
+        .collect();
+    due.sort();
+    for (_, id) in due {
+        if let Some(session) = store.sessions.get_mut(&id) {
+            let now = store.clock.now();
+            approve(session, now, Originator::System);
+        }
+    }
 }
 
 fn step_sessions(store: &mut Store, mut eligible: impl FnMut(&Session) -> bool) -> usize {
@@ -138,7 +186,9 @@ fn step_sessions(store: &mut Store, mut eligible: impl FnMut(&Session) -> bool) 
     let mut ids: Vec<(Timestamp, String)> = store
         .sessions
         .values()
-        .filter(|session| session.agent.has_work() && eligible(session))
+        .filter(|session| {
+            session.state != SessionState::Paused && session.agent.has_work() && eligible(session)
+        })
         .map(|session| (session.create_time, session.id.clone()))
         .collect();
     ids.sort();
@@ -177,14 +227,19 @@ fn step(session: &mut Session, now: Timestamp, pull_request_numbers: &mut HashMa
             json!({ "agentMessage": reply }),
             Vec::new(),
         );
-        if session.agent.phase == Phase::AwaitingApproval {
-            session.agent.replan_after_reply = true;
-        }
         return;
     }
     if session.agent.replan_after_reply {
         session.agent.replan_after_reply = false;
         generate_plan(session, now);
+        if session.agent.phase == Phase::AwaitingApproval {
+            session.agent.awaiting_since = Some(now);
+        } else {
+            // Approval carries forward: the revised plan runs at once, without
+            // AWAITING_PLAN_APPROVAL and without a planApproved activity.
+            session.agent.phase = Phase::Working { next_step: 0 };
+            session.set_state(SessionState::InProgress, now);
+        }
         return;
     }
     match session.agent.phase {
@@ -197,6 +252,7 @@ fn step(session: &mut Session, now: Timestamp, pull_request_numbers: &mut HashMa
             if session.require_plan_approval {
                 session.set_state(SessionState::AwaitingPlanApproval, now);
                 session.agent.phase = Phase::AwaitingApproval;
+                session.agent.awaiting_since = Some(now);
             } else {
                 session.agent.phase = Phase::Approving;
             }
@@ -272,9 +328,12 @@ fn work(
         .cloned();
     match step {
         Some(step) => {
+            // Numbered across revisions, so a revised plan's steps add new files and the
+            // cumulative diff stays applicable.
+            let number = session.agent.patches.len() + 1;
             let patch = new_file_patch(
-                &format!("jules-fake/step-{}.md", next_step + 1),
-                &format!("Step {}: {}", next_step + 1, step.title),
+                &format!("jules-fake/step-{number}.md"),
+                &format!("Step {number}: {}", step.title),
             );
             push_progress(
                 session,
@@ -292,7 +351,7 @@ fn work(
 }
 
 fn generate_plan(session: &mut Session, now: Timestamp) {
-    let title = session.title.clone();
+    let title = session.summary.clone();
     let revision = session.agent.plan.is_some();
     let mut steps = vec![
         (
@@ -368,7 +427,7 @@ fn approve(session: &mut Session, now: Timestamp, originator: Originator) {
         json!({ "planId": plan_id }),
         Vec::new(),
     );
-    let branch = ids::working_branch(&session.title, &session.id);
+    let branch = ids::working_branch(&session.summary, &session.id);
     if let Some(context) = session.source_context.as_mut() {
         if context.working_branch.is_empty() {
             context.working_branch = branch;
@@ -377,6 +436,8 @@ fn approve(session: &mut Session, now: Timestamp, originator: Originator) {
     session.set_state(SessionState::InProgress, now);
     session.agent.phase = Phase::Working { next_step: 0 };
     session.agent.replan_after_reply = false;
+    session.agent.approved_once = true;
+    session.agent.awaiting_since = None;
 }
 
 /// sessions.approvePlan: only while a plan awaits approval.
@@ -391,6 +452,11 @@ pub fn approve_plan(session: &mut Session, now: Timestamp) -> Result<(), ApiErro
 /// sessions.sendMessage: the user's message is recorded now, the reply comes on the next
 /// step. A session waiting for feedback resumes; a finished one wakes up for a follow-up.
 pub fn send_message(session: &mut Session, now: Timestamp, prompt: &str) {
+    // A message wakes a paused session where it stopped (the fake's choice: the live
+    // behaviour is not published).
+    if let Some(previous) = session.paused_from.take() {
+        session.set_state(previous, now);
+    }
     session.push_activity(
         now,
         Originator::User,
@@ -399,6 +465,14 @@ pub fn send_message(session: &mut Session, now: Timestamp, prompt: &str) {
         Vec::new(),
     );
     session.agent.pending_replies.push_back(prompt.to_string());
+    // A message about a plan (one waiting for approval, or one being worked on) revises
+    // it after the reply. An answer to the agent's question does not.
+    let revises = match session.agent.phase {
+        Phase::AwaitingApproval => true,
+        Phase::Working { .. } => session.agent.approved_once,
+        _ => false,
+    };
+    session.agent.replan_after_reply |= revises;
     match session.agent.phase {
         Phase::AwaitingFeedback { resume_step } => {
             session.agent.phase = Phase::Working {
@@ -416,6 +490,18 @@ pub fn send_message(session: &mut Session, now: Timestamp, prompt: &str) {
     }
 }
 
+/// sessions.archive. A running session is PAUSED: it stops where it is, but it is not over
+/// (the live API does this). A finished one only gets the flag.
+pub fn archive(session: &mut Session, now: Timestamp) {
+    session.archived = true;
+    if session.state.is_running() {
+        session.paused_from = Some(session.state);
+        session.set_state(SessionState::Paused, now);
+    }
+}
+
+/// Each progress artifact holds the whole diff so far, as the live API's do: the last one
+/// is the complete change.
 fn push_progress(
     session: &mut Session,
     now: Timestamp,
@@ -423,8 +509,8 @@ fn push_progress(
     description: &str,
     patch: String,
 ) {
-    let change_set = change_set_json(session, &patch, None);
     session.agent.patches.push(patch);
+    let change_set = change_set_json(session, &session.agent.patches.concat(), None);
     session.push_activity(
         now,
         Originator::Agent,
@@ -441,7 +527,7 @@ fn complete(
 ) {
     let commit_message = format!(
         "{}\n\nChanges made by Jules for session {}.",
-        session.title, session.id
+        session.summary, session.id
     );
     let full_patch = session.agent.patches.concat();
     let change_set = change_set_json(session, &full_patch, Some(&commit_message));
@@ -452,7 +538,6 @@ fn complete(
         json!({}),
         vec![json!({ "changeSet": change_set })],
     );
-    session.change_set_output = Some(json!({ "changeSet": change_set }));
     if session.automation_mode == AutomationMode::AutoCreatePr && session.pull_request.is_none() {
         if let (Some(source), Some(context)) = (session.source(), session.source_context.as_ref()) {
             let counter = pull_request_numbers.entry(source.slug()).or_insert(1);
@@ -460,7 +545,7 @@ fn complete(
             *counter += 1;
             session.pull_request = Some(json!({ "pullRequest": {
                 "url": format!("https://github.com/{}/pull/{number}", source.slug()),
-                "title": session.title,
+                "title": session.summary,
                 "description": format!(
                     "PR created automatically by Jules for task [{id}](https://jules.google.com/task/{id})",
                     id = session.id

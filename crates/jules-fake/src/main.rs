@@ -1,4 +1,6 @@
-//! `jules-fake --listen 127.0.0.1:8787 [--api-key KEY] [--step-ms MS] [--source OWNER/REPO]...`
+//! `jules-fake --listen 127.0.0.1:8787 [--api-key KEY] [--step-ms MS] [--source OWNER/REPO]...
+//! [--branches N] [--auto-approve-after MS] [--empty-send-message-body]
+//! [--list-activities-per-minute N] [--concurrent-sessions N] [--sessions-per-day N]`
 //!
 //! Prints `jules-fake listening on http://ADDR` on stdout once ready; logs go to stderr.
 
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use jules_fake::{FakeConfig, FakeServer};
+use jules_fake::{FakeConfig, FakeServer, Limits};
 use tokio::net::TcpListener;
 
 /// A faithful in-memory Jules REST API (v1alpha) for tests and dry runs.
@@ -27,6 +29,29 @@ struct Args {
     /// Restrict sources to these OWNER/REPO (repeatable; env: comma-separated).
     #[arg(long = "source", env = "JULES_FAKE_SOURCES", value_delimiter = ',')]
     sources: Vec<String>,
+    /// Branches every source lists: `main` plus N-1 others.
+    #[arg(long, env = "JULES_FAKE_BRANCHES", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    branches: u32,
+    /// Approve a plan left waiting this many milliseconds (as Jules itself; off by default).
+    #[arg(long, env = "JULES_FAKE_AUTO_APPROVE_AFTER_MS")]
+    auto_approve_after: Option<u64>,
+    /// sendMessage answers an entirely empty 200 body instead of `{}`.
+    #[arg(long, env = "JULES_FAKE_EMPTY_SEND_MESSAGE_BODY")]
+    empty_send_message_body: bool,
+    /// activities.list requests per rolling minute and API key; 0 = unlimited.
+    #[arg(
+        long,
+        env = "JULES_FAKE_LIST_ACTIVITIES_PER_MINUTE",
+        default_value_t = 120
+    )]
+    list_activities_per_minute: u32,
+    /// Running sessions per API key; 0 = unlimited.
+    #[arg(long, env = "JULES_FAKE_CONCURRENT_SESSIONS", default_value_t = 15)]
+    concurrent_sessions: u32,
+    /// Sessions created per rolling 24 hours and API key; 0 = unlimited.
+    #[arg(long, env = "JULES_FAKE_SESSIONS_PER_DAY", default_value_t = 100)]
+    sessions_per_day: u32,
 }
 
 #[tokio::main]
@@ -53,6 +78,14 @@ async fn main() -> anyhow::Result<()> {
         api_key: args.api_key,
         step: Duration::from_millis(args.step_ms),
         sources: (!args.sources.is_empty()).then_some(args.sources),
+        branches: args.branches as usize,
+        auto_approve_after: args.auto_approve_after.map(Duration::from_millis),
+        empty_send_message_body: args.empty_send_message_body,
+        limits: Limits {
+            list_activities_per_minute: limit(args.list_activities_per_minute),
+            concurrent_sessions: limit(args.concurrent_sessions),
+            sessions_per_day: limit(args.sessions_per_day),
+        },
     };
     let listener = TcpListener::bind(args.listen)
         .await
@@ -68,6 +101,11 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!("shutting down");
     drop(server);
     Ok(())
+}
+
+/// 0 on the command line means no limit.
+fn limit(value: u32) -> Option<u32> {
+    (value > 0).then_some(value)
 }
 
 async fn wait_for_shutdown() {

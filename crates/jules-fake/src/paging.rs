@@ -3,10 +3,14 @@
 //! A token encodes the sort key of the last item served, so the next page starts strictly
 //! after it. Items created between two page requests therefore never shift a page
 //! (unlike offset tokens), and a deleted item cannot make the walk skip another one.
+//!
+//! activities.list is different: the live token is a plain nanoseconds-since-epoch cursor
+//! ("the first activity at or after T"), and clients build such tokens themselves.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 
+use crate::clock::Timestamp;
 use crate::errors::ApiError;
 
 pub const MAX_PAGE_SIZE: usize = 100;
@@ -59,6 +63,27 @@ pub fn decode_token(list: &str, raw: Option<&str>) -> Result<Option<String>, Api
         .ok_or_else(invalid)
 }
 
+/// Nanoseconds since the Unix epoch (i128: no overflow for any chrono time).
+pub fn nanos_of(time: &Timestamp) -> i128 {
+    i128::from(time.timestamp()) * 1_000_000_000 + i128::from(time.timestamp_subsec_nanos())
+}
+
+/// The activities page token that starts at `time`.
+pub fn nanos_cursor(time: &Timestamp) -> String {
+    nanos_of(time).to_string()
+}
+
+/// A token made of digits only is a nanoseconds cursor (the fake's opaque tokens never are).
+pub fn is_nanos_cursor(raw: &str) -> bool {
+    !raw.is_empty() && raw.bytes().all(|byte| byte.is_ascii_digit())
+}
+
+pub fn decode_nanos_cursor(raw: &str) -> Result<i128, ApiError> {
+    raw.parse::<u64>()
+        .map(i128::from)
+        .map_err(|_| ApiError::invalid_argument(format!("Invalid page token: \"{raw}\".")))
+}
+
 /// One page of `items` (already sorted ascending by their string key), starting after
 /// `after`. Returns the page and, when more items follow, the key to resume after.
 pub fn paginate<T>(
@@ -105,6 +130,19 @@ mod tests {
         assert!(decode_token("sessions", Some("garbage")).is_err());
         assert!(decode_token("sessions", Some("12345")).is_err());
         assert_eq!(decode_token("sessions", Some("")), Ok(None));
+    }
+
+    #[test]
+    fn nanos_cursors_round_trip() {
+        let time = chrono::DateTime::parse_from_rfc3339("2026-01-17T00:03:53.137240Z")
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .expect("valid literal");
+        let cursor = nanos_cursor(&time);
+        assert_eq!(cursor, "1768608233137240000");
+        assert!(is_nanos_cursor(&cursor));
+        assert_eq!(decode_nanos_cursor(&cursor), Ok(nanos_of(&time)));
+        assert!(!is_nanos_cursor(&encode_token("activities/1", "k")));
+        assert!(decode_nanos_cursor("99999999999999999999999").is_err());
     }
 
     #[test]

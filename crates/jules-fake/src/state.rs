@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -10,6 +11,7 @@ use tokio::time::Instant;
 use crate::clock::{format_timestamp, MonotonicClock, Timestamp};
 use crate::faults::Faults;
 use crate::lifecycle::Agent;
+use crate::quotas::{Limits, Quotas};
 
 /// Everything shared between the HTTP handlers and the background stepper.
 pub struct App {
@@ -17,11 +19,30 @@ pub struct App {
     store: Mutex<Store>,
 }
 
+/// Configuration the store needs at run time; fixed for the fake's life.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// A plan waiting this long for approval is approved by Jules itself.
+    pub auto_approve_after: Option<Duration>,
+    pub limits: Limits,
+    /// What `POST /_fake/reset` restores the quirk switches to.
+    pub quirks: Quirks,
+}
+
+/// Answer-shape quirks of the live API that are not always seen; switched at run time by
+/// `POST /_fake/quirks`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct Quirks {
+    /// `sessions.sendMessage` answers 200 with an entirely empty body instead of `{}`.
+    pub empty_send_message_body: bool,
+}
+
 impl App {
-    pub fn new(api_key: Option<String>, configured_sources: Option<Vec<String>>) -> Self {
+    pub fn new(api_key: Option<String>, catalog: SourceCatalog, settings: Settings) -> Self {
         Self {
             api_key,
-            store: Mutex::new(Store::new(SourceCatalog::new(configured_sources))),
+            store: Mutex::new(Store::new(catalog, settings)),
         }
     }
 
@@ -48,6 +69,9 @@ pub struct Store {
     /// The newest API requests, oldest first (at most [`REQUEST_LOG_LIMIT`]), for benchmarks
     /// and tests that need to know when a call arrived.
     pub request_log: VecDeque<RequestRecord>,
+    pub settings: Settings,
+    pub quirks: Quirks,
+    pub quotas: Quotas,
 }
 
 /// How many requests the log keeps; older ones are dropped.
@@ -67,8 +91,11 @@ pub struct RequestRecord {
 }
 
 impl Store {
-    fn new(sources: SourceCatalog) -> Self {
+    fn new(sources: SourceCatalog, settings: Settings) -> Self {
         Self {
+            quirks: settings.quirks.clone(),
+            settings,
+            quotas: Quotas::default(),
             sessions: HashMap::new(),
             clock: MonotonicClock::default(),
             sources,
@@ -80,8 +107,11 @@ impl Store {
         }
     }
 
-    /// Back to a fresh fake; only the configuration (key, fixed sources) and the clock stay.
+    /// Back to a fresh fake; only the configuration (key, fixed sources, limits, configured
+    /// quirks) and the clock stay.
     pub fn reset(&mut self) {
+        self.quirks = self.settings.quirks.clone();
+        self.quotas = Quotas::default();
         self.sessions.clear();
         self.sources.reset();
         self.pull_request_numbers.clear();
@@ -141,7 +171,13 @@ impl Source {
         format!("sources/github/{}", self.slug())
     }
 
-    pub fn to_json(&self) -> Value {
+    /// `branches` is how many branches the repository lists: `main` plus `branches - 1`
+    /// others (the live list is unbounded; 515 were seen on one repository).
+    pub fn to_json(&self, branches: usize) -> Value {
+        let mut names = vec![json!({"displayName": "main"})];
+        names.extend(
+            (1..branches).map(|n| json!({"displayName": format!("feature/branch-{n:04}")})),
+        );
         json!({
             "name": self.name(),
             "id": format!("github/{}", self.slug()),
@@ -149,7 +185,7 @@ impl Source {
                 "owner": self.owner,
                 "repo": self.repo,
                 "defaultBranch": {"displayName": "main"},
-                "branches": [{"displayName": "main"}],
+                "branches": names,
             }
         })
     }
@@ -161,10 +197,12 @@ impl Source {
 pub struct SourceCatalog {
     configured: Option<BTreeSet<Source>>,
     referenced: BTreeSet<Source>,
+    /// How many branches every source lists (at least 1, `main`).
+    pub branches: usize,
 }
 
 impl SourceCatalog {
-    pub fn new(configured: Option<Vec<String>>) -> Self {
+    pub fn new(configured: Option<Vec<String>>, branches: usize) -> Self {
         let configured = configured.map(|slugs| {
             slugs
                 .iter()
@@ -174,6 +212,7 @@ impl SourceCatalog {
         let mut catalog = Self {
             configured,
             referenced: BTreeSet::new(),
+            branches: branches.max(1),
         };
         catalog.seed();
         catalog
@@ -230,6 +269,8 @@ pub enum SessionState {
     AwaitingPlanApproval,
     AwaitingUserFeedback,
     InProgress,
+    /// Archived while still running: it stops, but it is not over.
+    Paused,
     Failed,
     Completed,
 }
@@ -242,9 +283,23 @@ impl SessionState {
             Self::AwaitingPlanApproval => "AWAITING_PLAN_APPROVAL",
             Self::AwaitingUserFeedback => "AWAITING_USER_FEEDBACK",
             Self::InProgress => "IN_PROGRESS",
+            Self::Paused => "PAUSED",
             Self::Failed => "FAILED",
             Self::Completed => "COMPLETED",
         }
+    }
+
+    /// Still taking one of the plan's concurrent-session slots. Waiting for the user holds
+    /// a slot (the session is alive); a PAUSED one does not (it stopped).
+    pub fn is_running(self) -> bool {
+        matches!(
+            self,
+            Self::Queued
+                | Self::Planning
+                | Self::AwaitingPlanApproval
+                | Self::AwaitingUserFeedback
+                | Self::InProgress
+        )
     }
 }
 
@@ -328,7 +383,12 @@ impl Originator {
 
 pub struct Session {
     pub id: String,
+    /// The API key that created it: quotas are counted per key.
+    pub api_key: String,
     pub title: String,
+    /// A short name for the work (the given title, or the prompt's first words): used for
+    /// the pull request title and the branch name, which are never the whole prompt.
+    pub summary: String,
     pub prompt: String,
     pub source_context: Option<SourceContext>,
     pub require_plan_approval: bool,
@@ -337,8 +397,11 @@ pub struct Session {
     pub create_time: Timestamp,
     pub update_time: Timestamp,
     pub archived: bool,
+    /// The state a PAUSED session goes back to when a message wakes it.
+    pub paused_from: Option<SessionState>,
+    /// The only output the fake writes: the live API leaves `outputs` empty unless a pull
+    /// request was opened (the change set is in the activities' artifacts).
     pub pull_request: Option<Value>,
-    pub change_set_output: Option<Value>,
     pub activities: Vec<Activity>,
     /// For `activitiesNotFoundMs`: how long ago the session was created.
     pub created_at: Instant,
@@ -411,20 +474,30 @@ impl Session {
         if self.archived {
             json.insert("archived".into(), Value::Bool(true));
         }
-        let outputs: Vec<Value> = [&self.pull_request, &self.change_set_output]
-            .into_iter()
-            .flatten()
-            .cloned()
-            .collect();
-        if !outputs.is_empty() {
-            json.insert("outputs".into(), Value::Array(outputs));
+        if let Some(pull_request) = &self.pull_request {
+            json.insert("outputs".into(), json!([pull_request]));
         }
         Value::Object(json)
     }
 
-    /// The sparse create response: only what the client sent plus name and id.
+    /// The sparse create response: what the client sent plus name, id, title and
+    /// `state: QUEUED` (the live create answer carries the state, nothing else server-made).
     pub fn created_json(&self) -> Value {
-        Value::Object(self.input_json())
+        let mut json = self.input_json();
+        json.insert("state".into(), Value::String(self.state.as_str().into()));
+        Value::Object(json)
+    }
+
+    /// The approvePlan answer: the live API answers a partial Session without
+    /// `sourceContext`. Which other fields it drops is not published; the fake drops
+    /// `sourceContext` and `outputs` and keeps the rest.
+    pub fn approved_json(&self) -> Value {
+        let mut json = self.to_json();
+        if let Value::Object(fields) = &mut json {
+            fields.remove("sourceContext");
+            fields.remove("outputs");
+        }
+        json
     }
 
     fn input_json(&self) -> Map<String, Value> {

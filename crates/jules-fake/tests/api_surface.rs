@@ -4,7 +4,7 @@
 mod common;
 
 use common::{repo_session, Harness, KEY};
-use jules_fake::FakeConfig;
+use jules_fake::{FakeConfig, Limits};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -230,7 +230,13 @@ async fn session_paging_clamps_and_tokens_are_stable() {
 
 #[tokio::test]
 async fn page_size_defaults_and_clamps_to_one_hundred() {
-    let fake = Harness::manual().await;
+    // 105 sessions: far beyond the live plan limits, which are not what this test is about.
+    let fake = Harness::with_config(FakeConfig {
+        step: std::time::Duration::ZERO,
+        limits: Limits::unlimited(),
+        ..FakeConfig::default()
+    })
+    .await;
     for n in 0..105 {
         fake.create(json!({"prompt": format!("task {n}")})).await;
     }
@@ -252,11 +258,11 @@ async fn archived_filter_and_archive_round_trip() {
     let fake = Harness::manual().await;
     let kept = fake.create(json!({"prompt": "keep"})).await;
     let archived = fake.create(json!({"prompt": "archive me"})).await;
-    assert_eq!(
-        fake.post(&format!("sessions/{archived}:archive"), json!({}))
-            .await,
-        json!({})
-    );
+    let answer = fake
+        .post(&format!("sessions/{archived}:archive"), json!({}))
+        .await;
+    assert_eq!(answer["id"], archived.as_str());
+    assert_eq!(answer["archived"], true);
     let ids = |page: &Value| -> Vec<String> {
         page["sessions"]
             .as_array()
@@ -358,15 +364,14 @@ async fn activity_filter_is_strictly_greater_and_paging_works() {
     let mut walked = first["activities"].as_array().cloned().unwrap_or_default();
     walked.extend(second["activities"].as_array().cloned().unwrap_or_default());
     assert_eq!(walked, all);
-    let other = fake.create(json!({"prompt": "other"})).await;
-    let foreign = fake
+    let garbage = fake
         .api(
             Method::GET,
-            &format!("sessions/{other}/activities?pageToken={token}"),
+            &format!("sessions/{id}/activities?pageToken=not-a-token"),
             None,
         )
         .await;
-    assert_eq!(foreign.status, StatusCode::BAD_REQUEST);
+    assert_eq!(garbage.status, StatusCode::BAD_REQUEST);
 
     let one = fake
         .get(&format!(
