@@ -67,9 +67,11 @@ fn migrator() -> Migrator {
 /// Connections per process.
 const MAX_CONNECTIONS: u32 = 10;
 
-/// The first key of the two-key advisory locks taken on issue keys (`hashtext` of the issue
-/// key is the second): keeps them apart from other users of advisory locks in the database
-/// (sqlx's migration lock uses the single-bigint form, a separate key space anyway).
+/// The first key of the two-key advisory locks taken on issue keys (`hashtext` of the schema
+/// and the issue key is the second): keeps them apart from other users of advisory locks in
+/// the database (sqlx's migration lock uses the single-bigint form, a separate key space
+/// anyway). Advisory locks are database-wide, so the schema is part of the key: bridges (or
+/// test runs) in other schemas of one database never hold each other's issues.
 const ISSUE_LOCK_SPACE: i32 = 0x4a42_0001;
 
 /// The first key of the advisory locks that serialise spending from one request budget.
@@ -476,12 +478,13 @@ impl Store for PostgresStore {
                 return Ok(None);
             };
             if let Some(key) = &issue_key {
-                let locked: bool =
-                    sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1, hashtext($2))")
-                        .bind(ISSUE_LOCK_SPACE)
-                        .bind(key)
-                        .fetch_one(&mut *tx)
-                        .await?;
+                let locked: bool = sqlx::query_scalar(
+                    "SELECT pg_try_advisory_xact_lock($1, hashtext(current_schema() || ':' || $2))",
+                )
+                .bind(ISSUE_LOCK_SPACE)
+                .bind(key)
+                .fetch_one(&mut *tx)
+                .await?;
                 if !locked {
                     tx.rollback().await?;
                     busy_issues.push(key.clone());
@@ -537,11 +540,13 @@ impl Store for PostgresStore {
             return Ok(false);
         };
         if let Some(key) = &issue_key {
-            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-                .bind(ISSUE_LOCK_SPACE)
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
+            sqlx::query(
+                "SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || ':' || $2))",
+            )
+            .bind(ISSUE_LOCK_SPACE)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
         }
         let now = now();
         let until = after(now, lease)?;
@@ -941,7 +946,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // Replicas spending from one budget take turns: the count and the insert must not
         // interleave (READ COMMITTED would let two see room for one).
-        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext(current_schema() || ':' || $2))")
             .bind(BUDGET_LOCK_SPACE)
             .bind(budget)
             .execute(&mut *tx)
