@@ -179,6 +179,8 @@ pub(crate) struct AppConfig {
 pub(crate) struct State {
     pub permissions: HashMap<(String, String), String>,
     pub pulls: HashMap<(String, u64), Pull>,
+    /// (repo, base, head) -> (ahead_by, behind_by): the branches `compare` knows.
+    pub comparisons: HashMap<(String, String, String), (u64, u64)>,
     /// (repo, ref or None for every ref, path) -> content
     pub files: HashMap<(String, Option<String>, String), Vec<u8>>,
     pub default_branch: HashMap<String, String>,
@@ -208,6 +210,7 @@ impl State {
         State {
             permissions: HashMap::new(),
             pulls: HashMap::new(),
+            comparisons: HashMap::new(),
             files: HashMap::new(),
             default_branch: HashMap::new(),
             comments: Vec::new(),
@@ -371,6 +374,23 @@ impl FakeGitHub {
                 head_repo: head_repo.to_string(),
                 base_ref: base_ref.to_string(),
             },
+        );
+    }
+
+    /// What `GET /repos/{repo}/compare/{base}...{head}` answers: `head` has `ahead_by` commits
+    /// that `base` lacks and lacks `behind_by` of `base`'s (work merged into the base since
+    /// the branch was made). Pairs never set answer 404, as GitHub does for unknown refs.
+    pub fn set_comparison(
+        &self,
+        repo: &str,
+        base: &str,
+        head: &str,
+        ahead_by: u64,
+        behind_by: u64,
+    ) {
+        self.inner.lock().comparisons.insert(
+            (repo.to_string(), base.to_string(), head.to_string()),
+            (ahead_by, behind_by),
         );
     }
 

@@ -454,6 +454,7 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
             )
             | ("GET", ["repos", _, _, "contents", ..])
             | ("GET", ["repos", _, _, "pulls", _])
+            | ("GET", ["repos", _, _, "compare", _, ..])
             | ("POST", ["repos", _, _, "issues", _, "labels"])
             | ("DELETE", ["repos", _, _, "issues", _, "labels", _])
             | ("GET", ["repos", _, _, "actions", "runs", _, "jobs"])
@@ -512,6 +513,9 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
         }
         ("GET", ["repos", o, r, "contents", path @ ..]) => {
             get_content(st, ctx, &format!("{o}/{r}"), &path.join("/"))
+        }
+        ("GET", ["repos", o, r, "compare", spec @ ..]) => {
+            compare(st, ctx, &format!("{o}/{r}"), &spec.join("/"))
         }
         ("GET", ["repos", o, r, "pulls", n]) => match num(n) {
             Some(n) => get_pull(st, ctx, &format!("{o}/{r}"), n),
@@ -1316,6 +1320,40 @@ fn get_content(st: &mut State, ctx: &Ctx, repo: &str, path: &str) -> Reply {
         "_links",
         json!({"git": git, "self": api, "html": html}),
     );
+    Reply::json(200, v)
+}
+
+// ----- compare -----
+
+/// `GET /repos/{repo}/compare/{base}...{head}`: GitHub's example body with the counts and
+/// status of the registered pair.
+fn compare(st: &mut State, ctx: &Ctx, repo: &str, spec: &str) -> Reply {
+    let Some((base, head)) = spec.split_once("...") else {
+        return Reply::not_found();
+    };
+    let key = (repo.to_string(), base.to_string(), head.to_string());
+    let Some(&(ahead_by, behind_by)) = st.comparisons.get(&key) else {
+        return Reply::not_found();
+    };
+    let mut v = t::COMPARISON.clone();
+    rewrite(
+        &mut v,
+        &[
+            ("octocat/Hello-World", repo),
+            ("master...topic", spec),
+            ("https://api.github.com", &ctx.base),
+        ],
+    );
+    let status = match (ahead_by, behind_by) {
+        (0, 0) => "identical",
+        (_, 0) => "ahead",
+        (0, _) => "behind",
+        _ => "diverged",
+    };
+    set(&mut v, "status", status);
+    set(&mut v, "ahead_by", ahead_by);
+    set(&mut v, "behind_by", behind_by);
+    set(&mut v, "total_commits", ahead_by);
     Reply::json(200, v)
 }
 

@@ -47,6 +47,7 @@ fixture!(
     "issue-label-remove.response.200.default.json"
 );
 fixture!(PULL, "pull-get.response.200.default.json");
+fixture!(COMPARISON, "compare-commits.response.200.default.json");
 fixture!(
     REACTION_COMMENT_CREATED,
     "reaction-create-for-issue-comment.response.201.default.json"

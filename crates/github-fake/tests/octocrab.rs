@@ -1000,3 +1000,38 @@ async fn list_workflow_run_jobs() {
     assert_eq!(body, json!({"total_count": 0, "jobs": []}));
     assert_eq!(fake.count("GET", "/repos/acme/widgets/actions/runs/"), 3);
 }
+
+/// `compare` answers GitHub's documented body with the registered counts; refs it does not
+/// know are 404, like GitHub's.
+#[tokio::test]
+async fn compare_branches() {
+    let fake = FakeGitHub::start().await;
+    fake.set_comparison("acme/widgets", "main", "jules/fix-7", 1, 3);
+    let path = "/repos/acme/widgets/compare/main...jules/fix-7";
+    let (status, _, body) = raw(&fake, "GET", path, Some("token t"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "diverged");
+    assert_eq!(body["ahead_by"], 1);
+    assert_eq!(body["behind_by"], 3);
+    assert!(body["html_url"]
+        .as_str()
+        .unwrap()
+        .ends_with("/acme/widgets/compare/main...jules/fix-7"));
+    // The same keys as GitHub's example of this endpoint.
+    let documented: Value = serde_json::from_str(include_str!(
+        "../fixtures/compare-commits.response.200.default.json"
+    ))
+    .unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&body), keys(&documented));
+
+    let (status, _, _) = raw(
+        &fake,
+        "GET",
+        "/repos/acme/widgets/compare/main...unknown",
+        Some("token t"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
