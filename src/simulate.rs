@@ -119,6 +119,12 @@ pub async fn explain(
         for command in &commands {
             let text = match command {
                 Ok(Command::Run(text)) => format!("run: {}", text.replace('\n', " ")),
+                Ok(Command::New(text)) => {
+                    format!(
+                        "new session (the active one is archived): {}",
+                        text.replace('\n', " ")
+                    )
+                }
                 Ok(Command::Approve { plan: Some(plan) }) => format!("approve plan {plan}"),
                 Ok(Command::Approve { plan: None }) => "approve the pending plan".into(),
                 Ok(Command::Status) => "status".into(),
@@ -187,7 +193,7 @@ pub async fn explain(
     }
 
     let run_text = commands.iter().find_map(|command| match command {
-        Ok(Command::Run(text)) => Some(text.clone()),
+        Ok(Command::Run(text) | Command::New(text)) => Some(text.clone()),
         _ => None,
     });
     let creates = run_text.is_some() || !is_comment;

@@ -418,6 +418,128 @@ async fn a_message_after_an_approval_says_the_next_plan_will_not_wait() {
         jules_bridge::jules::ActivityKind::UserMessaged(m) if m.user_message.contains("also fix the typo in CONTRIBUTING"))));
 }
 
+/// Without `AUTO_CREATE_PR`, Jules finishes with its work in change sets and no pull
+/// request: the status comment says the changes are ready, names the files, and says where
+/// to get them, instead of "Done".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_without_a_pull_request_are_shown_as_ready_not_done() {
+    let world = World::new().await;
+    let inputs = [("automation-mode", "AUTOMATION_MODE_UNSPECIFIED")];
+    let session = world.run("issues", &labeled(), &inputs).outputs["session-name"].clone();
+    world
+        .step_until(&session, State::AwaitingPlanApproval)
+        .await;
+    world.run("issue_comment", &comment("/jules status"), &inputs);
+    let body = world.status_comment(1).body;
+    let short_id = body.split("/jules approve ").nth(1).unwrap()[..6].to_owned();
+    let approve = comment(&format!("/jules approve {short_id}"));
+    assert_eq!(
+        world.run("issue_comment", &approve, &inputs).outputs["action-taken"],
+        "approved"
+    );
+    world.step_until(&session, State::Completed).await;
+
+    let done = world.run("issue_comment", &comment("/jules status"), &inputs);
+    assert_eq!(done.outputs["state"], "COMPLETED");
+    assert_eq!(
+        done.outputs
+            .get("pull-request-url")
+            .map(String::as_str)
+            .unwrap_or(""),
+        ""
+    );
+    let body = world.status_comment(1).body;
+    assert!(
+        body.starts_with("📦 **Changes ready, no pull request** · [session "),
+        "{body}"
+    );
+    assert!(body.contains("- jules-fake/step-1.md"), "{body}");
+    assert!(
+        body.contains("Jules did not open a pull request. Open the [session]("),
+        "{body}"
+    );
+    assert!(!body.contains("✅ **Done**"), "{body}");
+}
+
+/// Jules never rebases a session: once work was merged into the base branch, a message that
+/// makes Jules write again would revert it. The bridge does not send it without being told to,
+/// and offers a fresh session from the current base instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_to_a_session_behind_its_base_waits_for_anyway_or_new() {
+    let world = World::new().await;
+    let no_approval = [("require-plan-approval", "false")];
+    let session = world.run("issues", &labeled(), &no_approval).outputs["session-name"].clone();
+    world.step_until(&session, State::Completed).await;
+    let pr = world
+        .client
+        .get_session(&session)
+        .await
+        .unwrap()
+        .pull_request()
+        .cloned()
+        .expect("Jules opened a pull request");
+    // Two commits were merged into the base since the session started.
+    world
+        .github
+        .set_comparison("Codertocat/Hello-World", &pr.base_ref, &pr.head_ref, 1, 2);
+
+    let held = world.run(
+        "issue_comment",
+        &comment("/jules rename the helper"),
+        &no_approval,
+    );
+    assert_eq!(held.outputs["action-taken"], "refused", "{}", held.stdout);
+    let reply = world.comments(1).last().unwrap().body.clone();
+    assert!(
+        reply.starts_with(&format!(
+            "Not sent to Jules: its pull request branch {} is 2 commits behind {} (work merged since the session started). Jules never rebases a session",
+            pr.head_ref,
+            pr.base_ref
+        )),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("`/jules new <task>` starts a fresh session"),
+        "{reply}"
+    );
+    let messages = |session: &str| {
+        let session = session.to_owned();
+        let client = world.client.clone();
+        async move {
+            client
+                .all_activities(&session, None)
+                .await
+                .unwrap()
+                .into_iter()
+                .filter_map(|a| match a.kind {
+                    jules_bridge::jules::ActivityKind::UserMessaged(m) => Some(m.user_message),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(messages(&session).await.is_empty(), "nothing reached Jules");
+
+    // Told to, it sends (without the flag).
+    let sent = world.run(
+        "issue_comment",
+        &comment("/jules rename the helper --anyway"),
+        &no_approval,
+    );
+    assert_eq!(sent.outputs["action-taken"], "messaged", "{}", sent.stdout);
+    assert_eq!(messages(&session).await, ["rename the helper"]);
+
+    // Or a fresh session from the current base.
+    let fresh = world.run(
+        "issue_comment",
+        &comment("/jules new rename the helper"),
+        &no_approval,
+    );
+    assert_eq!(fresh.outputs["action-taken"], "created", "{}", fresh.stdout);
+    assert_ne!(fresh.outputs["session-name"], session);
+    assert_eq!(world.jules.session_count(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approve_without_an_id_and_with_nothing_pending() {
     let world = World::new().await;

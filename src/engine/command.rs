@@ -39,6 +39,9 @@ pub enum Command {
     Run(String),
     /// `/jules approve [PLAN]`: approve the pending plan; with a plan-id prefix only if it matches.
     Approve { plan: Option<String> },
+    /// `/jules new <text>`: a fresh session with this instruction, even while one is active
+    /// (the old one is archived): for work that must start from the current branch head.
+    New(String),
     /// `/jules status`
     Status,
     /// `/jules help` (also `/jules` alone)
@@ -50,6 +53,7 @@ impl Command {
     pub fn name(&self) -> &'static str {
         match self {
             Command::Run(_) => "run",
+            Command::New(_) => "new",
             Command::Approve { .. } => "approve",
             Command::Status => "status",
             Command::Help => "help",
@@ -354,6 +358,19 @@ fn interpret(
             format!("`{prefix} status` takes no arguments."),
         )),
         "help" => Ok(Command::Help),
+        "new" => {
+            let text = join_instruction(verb_arguments, continuation);
+            if text.is_empty() {
+                Err(malformed(
+                    command_line,
+                    format!(
+                        "`{prefix} new` needs the task: `{prefix} new <what Jules should do>`."
+                    ),
+                ))
+            } else {
+                Ok(Command::New(text))
+            }
+        }
         "" if continuation.is_empty() => Ok(Command::Help),
         other => match mistyped_verb(other, verb_arguments, continuation) {
             Some(meant) => Err(malformed(
@@ -375,12 +392,31 @@ fn mistyped_verb(word: &str, arguments: &str, continuation: &str) -> Option<&'st
     }
     let word = word.to_lowercase();
     ["approve", "status", "help"].into_iter().find(|&verb| {
+        // (`new` takes a task, so a slip there reads as a task; it is never a near miss.)
         let takes = verb == "approve" && is_plan_id(arguments);
         let distance = strsim::damerau_levenshtein(&word, verb);
         // One slip in a short word, two in a long one.
         let close = distance > 0 && distance <= if verb.len() <= 5 { 1 } else { 2 };
         close && (arguments.is_empty() || takes)
     })
+}
+
+/// A message's `--anyway` (first or last word): send it even where the bridge would warn
+/// first (a pull request behind its base). Returns the text without it.
+pub fn take_anyway(text: &str) -> (String, bool) {
+    const FLAG: &str = "--anyway";
+    let trimmed = text.trim();
+    if let Some(rest) = trimmed.strip_prefix(FLAG) {
+        if rest.is_empty() || rest.starts_with(char::is_whitespace) {
+            return (rest.trim().to_owned(), true);
+        }
+    }
+    if let Some(rest) = trimmed.strip_suffix(FLAG) {
+        if rest.is_empty() || rest.ends_with(char::is_whitespace) {
+            return (rest.trim().to_owned(), true);
+        }
+    }
+    (trimmed.to_owned(), false)
 }
 
 fn split_verb(arguments: &str) -> (&str, &str) {
@@ -723,5 +759,49 @@ thanks"
         assert!(parse(&nested).is_empty());
         let many = "/jules approve\n".repeat(5_000);
         assert_eq!(new_commands("", &many, PREFIX).len(), 5_000);
+    }
+}
+
+#[cfg(test)]
+mod new_and_anyway {
+    use super::*;
+
+    #[test]
+    fn new_starts_a_fresh_session_with_its_task() {
+        assert_eq!(
+            parse_commands("/jules new rebuild the index\nfrom main", "/jules"),
+            vec![Ok(Command::New("rebuild the index\nfrom main".into()))]
+        );
+        let missing = parse_commands("/jules new", "/jules");
+        assert!(
+            matches!(&missing[..], [Err(CommandError::Malformed { reason, .. })] if reason.contains("`/jules new <what Jules should do>`")),
+            "{missing:?}"
+        );
+        // A task that merely starts with "news" is a task.
+        assert_eq!(
+            parse_commands("/jules news feed: add paging", "/jules"),
+            vec![Ok(Command::Run("news feed: add paging".into()))]
+        );
+    }
+
+    #[test]
+    fn anyway_is_a_first_or_last_word_only() {
+        assert_eq!(
+            take_anyway("fix the test --anyway"),
+            ("fix the test".into(), true)
+        );
+        assert_eq!(
+            take_anyway("--anyway fix the test"),
+            ("fix the test".into(), true)
+        );
+        assert_eq!(take_anyway("fix the test"), ("fix the test".into(), false));
+        assert_eq!(
+            take_anyway("document --anyway-flag"),
+            ("document --anyway-flag".into(), false)
+        );
+        assert_eq!(
+            take_anyway("explain why --anyway exists here"),
+            ("explain why --anyway exists here".into(), false)
+        );
     }
 }

@@ -255,6 +255,32 @@ pub fn question_comment(view: &SessionView, requester: Option<&str>, prefix: &st
     )
 }
 
+/// A session's pull request that is behind its base branch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleBase {
+    pub base: String,
+    pub head: String,
+    pub commits: u64,
+}
+
+/// The reply instead of sending a message to a session whose pull request is behind its base:
+/// Jules would revert the work merged since.
+pub fn stale_base(behind: &StaleBase, prefix: &str) -> String {
+    let commits = if behind.commits == 1 {
+        "1 commit".to_owned()
+    } else {
+        format!("{} commits", behind.commits)
+    };
+    format!(
+        "Not sent to Jules: its pull request branch {} is {commits} behind {} (work merged since the session started). Jules never rebases a session, so if it writes again its branch would revert that work.\n\n\
+         - `{prefix} new <task>` starts a fresh session from the current {} (this one is archived);\n\
+         - repeat your command with `--anyway` at its end to send it to this session regardless.",
+        escape::inline(&behind.head),
+        escape::inline(&behind.base),
+        escape::inline(&behind.base),
+    )
+}
+
 /// The notice on the status comment after a message to a session whose plan was approved:
 /// Jules carries an approval forward, so a plan revised after the message will not wait.
 pub fn message_after_approval(prefix: &str) -> String {
@@ -285,6 +311,7 @@ pub fn help(prefix: &str, trigger_label: &str) -> String {
          | command | what it does |\n|---|---|\n\
          | `{prefix} <text>` | start a session with `<text>` as the task (the issue is the context), or send `<text>` to the running session |\n\
          | `{prefix} approve [PLAN]` | approve the pending plan; with `PLAN` (the id shown in the status comment) only if it is still that plan |\n\
+         | `{prefix} new <text>` | start a fresh session with `<text>`, from the current branch head; the running one is archived |\n\
          | `{prefix} status` | refresh the status comment now |\n\
          | `{prefix} help` | this help |\n\n\
          Adding the label `{trigger_label}` to an issue or same-repository pull request also starts a session. \

@@ -180,6 +180,45 @@ impl GitHubClient {
         }
     }
 
+    /// How many commits `base` has that `head` lacks (the compare API's `behind_by`).
+    pub async fn behind_by(
+        &self,
+        repo: &RepoName,
+        base: &str,
+        head: &str,
+    ) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Comparison {
+            behind_by: u64,
+        }
+        // Branch names may hold characters that mean something in a URL (`#`, `%`, `?`);
+        // `/` stays, as GitHub expects it in compare refs.
+        let encode = |name: &str| {
+            name.split('/')
+                .map(|part| {
+                    url::form_urlencoded::byte_serialize(part.as_bytes()).collect::<String>()
+                })
+                .collect::<Vec<_>>()
+                .join("/")
+        };
+        let route = format!(
+            "/repos/{}/{}/compare/{}...{}",
+            repo.owner,
+            repo.name,
+            encode(base),
+            encode(head)
+        );
+        let comparison = self
+            .retrying("compare", || async {
+                self.octocrab
+                    .get::<Comparison, _, ()>(&route, None)
+                    .await
+                    .map_err(GitHubError::from_octocrab)
+            })
+            .await?;
+        Ok(comparison.behind_by)
+    }
+
     /// A pull request's head and base branches.
     pub async fn pull_branches(
         &self,

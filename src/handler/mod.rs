@@ -12,7 +12,7 @@ mod session;
 mod status;
 
 use crate::engine::ci_fixer::CiFixerPolicy;
-use crate::engine::command::{new_commands, parse_commands, Command, CommandError};
+use crate::engine::command::{new_commands, parse_commands, take_anyway, Command, CommandError};
 use crate::engine::event::{Actor, Comment, Event, EventKind, Issue, PullBranches, RepoName};
 use crate::engine::marker::MarkerKey;
 use crate::engine::policy::{check_sender, SenderCheck};
@@ -22,6 +22,18 @@ use crate::github::{GitHubClient, GitHubError};
 use crate::jules::{AutomationMode, JulesClient, JulesError, Session};
 
 pub use status::{belongs_to, Found, IssueSession, StatusComment};
+
+/// What asked for a session: how an issue's existing session is treated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trigger {
+    /// The trigger label: never a second session while one is active.
+    Label,
+    /// `/jules <text>`: a message to the active session, checked first for a stale base
+    /// unless `--anyway`.
+    Message { anyway: bool },
+    /// `/jules new <text>`: a fresh session; the active one is archived.
+    Fresh,
+}
 
 /// How the bridge behaves for one repository.
 #[derive(Debug, Clone)]
@@ -133,6 +145,8 @@ pub struct Outcome {
     pub prompt: Option<String>,
     /// Where the session is reported.
     pub report: Option<Report>,
+    /// A session this request archived (`/jules new`): no longer relayed.
+    pub archived: Option<String>,
 }
 
 /// The issue or pull request a session reports to, and its status comment.
@@ -153,6 +167,7 @@ impl Outcome {
             view: None,
             prompt: None,
             report: None,
+            archived: None,
         }
     }
 
@@ -372,7 +387,7 @@ impl Handler<'_> {
             None => request.default_branch.to_owned(),
         };
         let instruction = self.settings.prompt.clone();
-        self.start_or_continue(request, instruction.as_deref(), &branch, true)
+        self.start_or_continue(request, instruction.as_deref(), &branch, Trigger::Label)
             .await
     }
 
@@ -419,7 +434,7 @@ impl Handler<'_> {
         command: Command,
     ) -> Result<Outcome, HandlerError> {
         match command {
-            Command::Run(text) => {
+            Command::Run(ref text) | Command::New(ref text) => {
                 let branch = if request.issue.is_pull_request {
                     let branches = self
                         .github
@@ -438,7 +453,14 @@ impl Handler<'_> {
                 } else {
                     request.default_branch.to_owned()
                 };
-                self.start_or_continue(request, Some(&text), &branch, false)
+                let (text, trigger) = match &command {
+                    Command::New(_) => (text.clone(), Trigger::Fresh),
+                    _ => {
+                        let (text, anyway) = take_anyway(text);
+                        (text, Trigger::Message { anyway })
+                    }
+                };
+                self.start_or_continue(request, Some(&text), &branch, trigger)
                     .await
             }
             Command::Approve { plan } => self.approve(request, plan.as_deref()).await,

@@ -1,34 +1,40 @@
 //! Starting, messaging, approving and refreshing sessions.
 
 use super::status::{Found, IssueSession, StatusComment, Thread};
-use super::{belongs_to, ActionTaken, Admission, Handler, HandlerError, Outcome, Report, Request};
+use super::{
+    belongs_to, ActionTaken, Admission, Handler, HandlerError, Outcome, Report, Request, Trigger,
+};
 use crate::engine::ci_fixer;
 use crate::engine::escape;
 use crate::engine::event::{Actor, RepoName, Repository, WorkflowRun};
-use crate::engine::prompt::{build_prompt, PromptParts};
-use crate::engine::render;
+use crate::engine::prompt::{build_prompt, short_title, PromptParts};
+use crate::engine::render::{self, StaleBase};
 use crate::engine::request_tag;
 use crate::engine::status::SessionView;
 use crate::jules::{request_tag_of, JulesError, NewSession, RequestTag, Session};
 
 impl Handler<'_> {
     /// Starts a session for the issue, or continues the one it has: a label never starts a
-    /// second session while one is active; `/jules <text>` goes to the existing session.
+    /// second session while one is active; `/jules <text>` goes to the existing session;
+    /// `/jules new <text>` archives it and starts another.
     pub(super) async fn start_or_continue(
         &self,
         request: &Request<'_>,
         instruction: Option<&str>,
         branch: &str,
-        from_label: bool,
+        trigger: Trigger,
     ) -> Result<Outcome, HandlerError> {
         let repo = request.repo;
         let number = request.issue.number;
         let thread = self.thread(repo, number).await?;
+        let mut archived = None;
         match self.find_session(repo, number, &thread).await? {
             Found::Foreign { session, .. } => {
                 return self.refuse_foreign(repo, number, &session).await;
             }
-            Found::Session(found) if from_label && !found.session.state.is_finished() => {
+            Found::Session(found)
+                if trigger == Trigger::Label && !found.session.state.is_finished() =>
+            {
                 let reason = format!(
                     "session {} is already {} for this issue",
                     found.session.name,
@@ -39,7 +45,21 @@ impl Handler<'_> {
                     .reported(ActionTaken::Status, reason, &found, session, repo, number)
                     .await;
             }
-            Found::Session(found) if !from_label => {
+            Found::Session(found) if matches!(trigger, Trigger::Message { .. }) => {
+                let anyway = trigger == Trigger::Message { anyway: true };
+                if !anyway {
+                    if let Some(behind) = self.stale_base(repo, &found.session).await {
+                        let text = render::stale_base(&behind, &self.settings.command_prefix);
+                        self.reply(repo, number, "stale-base", &text).await?;
+                        return Ok(Outcome::new(
+                            ActionTaken::Refused,
+                            format!(
+                                "not sent: the pull request is {} commits behind `{}`",
+                                behind.commits, behind.base
+                            ),
+                        ));
+                    }
+                }
                 let text = instruction.unwrap_or_default();
                 self.jules.send_message(&found.session.name, text).await?;
                 let session = self.jules.get_session(&found.session.name).await?;
@@ -68,6 +88,14 @@ impl Handler<'_> {
                 outcome.fill(&found, comment_id, session, view, repo, number);
                 return Ok(outcome);
             }
+            Found::Session(found) if trigger == Trigger::Fresh => {
+                // Archived, not deleted: its history stays in Jules, and Jules pauses a
+                // running session it archives rather than ending it.
+                if !found.session.state.is_finished() {
+                    self.jules.archive_session(&found.session.name).await?;
+                }
+                archived = Some(found.session.name.clone());
+            }
             // A finished session and a new label, or no session: start a new one.
             Found::Session(_) | Found::Nothing => {}
         }
@@ -84,7 +112,7 @@ impl Handler<'_> {
             .settings
             .title
             .clone()
-            .unwrap_or_else(|| truncate_title(&format!("#{number} {}", request.issue.title)));
+            .unwrap_or_else(|| short_title(&format!("#{number} {}", request.issue.title)));
         let trigger = request
             .comment
             .map(|comment| format!("c{}", comment.id))
@@ -142,6 +170,7 @@ impl Handler<'_> {
         outcome.session = Some(session);
         outcome.view = Some(view);
         outcome.prompt = Some(prompt);
+        outcome.archived = archived;
         outcome.report = Some(Report {
             repo: repo.clone(),
             issue: number,
@@ -149,6 +178,33 @@ impl Handler<'_> {
             requester: requester.map(str::to_owned),
         });
         Ok(outcome)
+    }
+
+    /// How far the session's pull request is behind its base branch, when it is: Jules never
+    /// rebases a session, so work merged since would be reverted the next time it writes.
+    /// `None` when there is no pull request of this repository, it is up to date, or GitHub
+    /// could not tell (the message is then sent: a failed check must not block people).
+    async fn stale_base(&self, repo: &RepoName, session: &Session) -> Option<StaleBase> {
+        let pr = session.pull_request()?;
+        if pr.base_ref.is_empty() || pr.head_ref.is_empty() || !pull_request_of(repo, &pr.url) {
+            return None;
+        }
+        match self
+            .github
+            .behind_by(repo, &pr.base_ref, &pr.head_ref)
+            .await
+        {
+            Ok(0) => None,
+            Ok(commits) => Some(StaleBase {
+                base: pr.base_ref.clone(),
+                head: pr.head_ref.clone(),
+                commits,
+            }),
+            Err(error) => {
+                tracing::warn!(%error, "could not compare the pull request with its base; sending anyway");
+                None
+            }
+        }
     }
 
     /// The issue's trusted pointer names another repository's session: one reply, nothing
@@ -353,7 +409,7 @@ impl Handler<'_> {
             .settings
             .title
             .clone()
-            .unwrap_or_else(|| truncate_title(instruction));
+            .unwrap_or_else(|| short_title(instruction));
         let tag = RequestTag::new(request_tag::for_repo(
             &repo.name,
             &format!(":run-{}", self.settings.trigger_id),
@@ -444,7 +500,7 @@ impl Handler<'_> {
             ..PromptParts::default()
         });
         let title = self.settings.title.clone().unwrap_or_else(|| {
-            truncate_title(&format!("Fix CI: {} on {}", run.name, run.head_branch))
+            short_title(&format!("Fix CI: {} on {}", run.name, run.head_branch))
         });
         let new = self.new_session(
             &prompt,
@@ -607,12 +663,15 @@ impl Outcome {
     }
 }
 
-fn truncate_title(title: &str) -> String {
-    let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
-    match title.char_indices().nth(80) {
-        Some((cut, _)) => format!("{}…", &title[..cut]),
-        None => title,
-    }
+/// True when `url` is a pull request of `repo` (`https://HOST/OWNER/REPO/pull/N`).
+fn pull_request_of(repo: &RepoName, url: &str) -> bool {
+    let Some((path, number)) = url.trim_end_matches('/').rsplit_once("/pull/") else {
+        return false;
+    };
+    let full = format!("/{}/{}", repo.owner, repo.name);
+    number.chars().all(|c| c.is_ascii_digit())
+        && path.len() >= full.len()
+        && path[path.len() - full.len()..].eq_ignore_ascii_case(&full)
 }
 
 /// The branch a session started from.

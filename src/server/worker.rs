@@ -268,6 +268,25 @@ async fn track(
     delivery: &Delivery,
     outcome: &Outcome,
 ) -> Result<(), Failure> {
+    if let Some(archived) = &outcome.archived {
+        // Replaced by `/jules new`: its status comment stays as it was; nothing to relay.
+        if let Some(old) = state
+            .store
+            .get_session(archived)
+            .await
+            .map_err(store_failure)?
+        {
+            let stopped = TrackedSession {
+                active: false,
+                ..old
+            };
+            state
+                .store
+                .upsert_session(&stopped)
+                .await
+                .map_err(store_failure)?;
+        }
+    }
     let (Some(session), Some(report)) = (&outcome.session, &outcome.report) else {
         return Ok(());
     };
