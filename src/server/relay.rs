@@ -186,10 +186,12 @@ async fn relay_tick(
     );
     let mut busy = false;
     for session in tracked {
+        // The stored `updateTime` is the one the status comment was last rendered for
+        // (recorded after the edit): equal means nothing to relay, also right after a
+        // restart, when the relay remembers no activities yet. Re-reading every session
+        // then would spend the request budget on the ones that did not change.
         let unchanged = |current: &Session| {
-            session.update_time.is_some()
-                && current.update_time == session.update_time
-                && seen.contains_key(&session.name)
+            session.update_time.is_some() && current.update_time == session.update_time
         };
         let current = match listed.get(session.name.as_str()) {
             Some(listed) => (!unchanged(listed)).then(|| listed.clone()),
