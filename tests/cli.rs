@@ -621,6 +621,8 @@ async fn create_prints_the_state_and_the_url_but_not_the_request_tag() {
     assert!(created.status.success(), "{}", stderr(&created));
     let text = stdout(&created);
     assert!(text.contains("\nstate         QUEUED\n"), "{text}");
+    // A short title of its own, not Jules' default (the whole prompt).
+    assert!(text.contains("\ntitle         Fix the parser\n"), "{text}");
     assert!(
         text.contains("\nurl           https://jules.google.com/session/"),
         "{text}"

@@ -435,12 +435,13 @@ async fn dispatch(effort: &Effort, resource: Resource, out: &Output) -> Result<E
             require_plan_approval,
             auto_pr,
         }) => {
-            let mut new = NewSession::new(prompt).with_plan_approval(require_plan_approval);
+            // Never Jules' default title: the whole prompt, with the request tag in it.
+            let title = title.unwrap_or_else(|| crate::engine::prompt::short_title(&prompt));
+            let mut new = NewSession::new(prompt)
+                .with_plan_approval(require_plan_approval)
+                .with_title(title);
             if let Some(source) = &source {
                 new = new.with_source(source, branch.as_deref());
-            }
-            if let Some(title) = title {
-                new = new.with_title(title);
             }
             if auto_pr {
                 new = new.with_automation_mode(AutomationMode::AutoCreatePr);

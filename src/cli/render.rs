@@ -161,7 +161,7 @@ pub fn session_line(session: &Session) -> String {
     let title = if session.title.trim().is_empty() {
         strip_request_tag(&session.prompt)
     } else {
-        &session.title
+        strip_request_tag(&session.title)
     };
     format!(
         "{:<20}  {:<22}  {}",
@@ -184,7 +184,8 @@ pub fn created_session(session: &Session) -> String {
 pub fn session_details(session: &Session) -> String {
     let mut rows: Vec<(&str, String)> = vec![("session", session.name.clone())];
     if !session.title.is_empty() {
-        rows.push(("title", session.title.clone()));
+        // A session titled by Jules with its whole prompt carries the bridge's request tag.
+        rows.push(("title", strip_request_tag(&session.title).to_owned()));
     }
     if !session.state.is_default() {
         rows.push(("state", session.state.to_string()));

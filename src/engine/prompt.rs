@@ -33,6 +33,22 @@ pub struct PromptParts<'a> {
     pub template: Option<&'a str>,
 }
 
+/// A session title of at most 80 characters: the first line of `text` with its whitespace
+/// collapsed. Every session the bridge creates gets one: without a title, Jules titles the
+/// session with the whole prompt (context, fences and request tag included).
+pub fn short_title(text: &str) -> String {
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|line| !line.is_empty())
+        .unwrap_or_default();
+    let title = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    match title.char_indices().nth(80) {
+        Some((cut, _)) => format!("{}…", &title[..cut]),
+        None => title,
+    }
+}
+
 /// Builds the prompt text.
 pub fn build_prompt(parts: &PromptParts<'_>) -> String {
     let mut context_sections = Vec::new();

@@ -527,7 +527,8 @@ fn create_session(store: &mut Store, body: &[u8], key: &str) -> Result<Value, Ap
             ids::title_from_whole_prompt(&request.prompt),
             ids::title_from_prompt(&request.prompt),
         ),
-        title => (title.to_string(), title.to_string()),
+        // The fake's scenario words steer it; its own texts (plan, PR title) never show them.
+        title => (title.to_string(), ids::strip_scenario_markers(title)),
     };
     let id = loop {
         let candidate = ids::new_session_id();
