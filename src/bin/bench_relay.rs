@@ -42,6 +42,8 @@ use jules_fake::{FakeConfig, FakeServer, RequestRecord};
 use serde_json::{json, Value};
 
 const JULES_KEY: &str = "bench-jules-key";
+/// The harness's own key (set-up and ground truth), apart from the bridge's quota.
+const HARNESS_KEY: &str = "bench-harness-key";
 const TOKEN: &str = "ghs_benchrelaytoken0123456789";
 const REPO: &str = "bench-org/bench-repo";
 const BOT: &str = "github-actions[bot]";
@@ -211,17 +213,20 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
     let active = options.active.min(n);
     let idle = n - active;
     let jules = FakeServer::start(FakeConfig {
-        api_key: Some(JULES_KEY.into()),
+        // Any key: the harness reads with its own, so nothing it reads is counted against
+        // the bridge's quota (quotas are per key).
+        api_key: None,
         step: Duration::from_millis(options.step_ms),
         sources: None,
-        // Up to 1,000 sessions, polled by fast relay ticks: far beyond the live limits.
+        // The set-up creates and reads 1,000 sessions, far beyond the live limits; the
+        // activities quota is switched on before the bridge starts (below).
         limits: jules_fake::Limits::unlimited(),
         ..FakeConfig::default()
     })
     .await?;
     let github = FakeGitHub::start().await;
     let client = JulesClient::new(
-        JULES_KEY.to_owned().into(),
+        HARNESS_KEY.to_owned().into(),
         ClientConfig {
             base_url: jules.url(),
             retry: RetryPolicy {
@@ -358,6 +363,11 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
 
     jules.clear_request_log();
     github.clear_requests();
+    // From here on Jules holds the bridge to its live activities quota.
+    jules.set_limits(jules_fake::Limits {
+        list_activities_per_minute: Some(120),
+        ..jules_fake::Limits::unlimited()
+    });
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let listen = listener.local_addr()?;
     drop(listener);
@@ -403,6 +413,21 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
     }
     let (rss_end, hwm) = memory_kib(pid).unwrap_or((0, 0));
     let window_end = Utc::now();
+    // What Jules refused (its activities quota), as the bridge counted it.
+    let metrics_text = reqwest::get(format!("http://{listen}/metrics"))
+        .await?
+        .text()
+        .await?;
+    let metric = |prefix: &str| -> f64 {
+        metrics_text
+            .lines()
+            .filter(|line| line.starts_with(prefix))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let refused_429 =
+        metric(r#"jules_bridge_jules_calls_total{method="activities.list",status="429"}"#);
+    let budget_waits = metric("jules_bridge_jules_budget_waits_total");
     let _ = Command::new("kill")
         .args(["-TERM", &pid.to_string()])
         .status();
@@ -412,6 +437,7 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
 
     let log: Vec<RequestRecord> = jules.request_log();
     let github_requests = github.requests();
+    jules.set_limits(jules_fake::Limits::unlimited());
 
     // Activities created in the window, per session (ground truth), from the fake.
     let mut created: Vec<(String, DateTime<Utc>)> = Vec::new();
@@ -563,6 +589,8 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
             "max": round2(percentile(&delays, 100.0)),
         },
         "budget_per_minute": options.budget,
+        "activities_list_refused_429": refused_429,
+        "budget_waits": budget_waits,
         "max_activities_list_in_60s": max_in_window(
             log.iter()
                 .filter(|r| r.method == "activities.list")
@@ -628,6 +656,8 @@ fn main() -> anyhow::Result<()> {
             "rss_hwm_mib": med("/rss_mib/hwm"),
             "budget_per_minute": options.budget,
             "max_activities_list_in_60s": med("/max_activities_list_in_60s"),
+            "activities_list_refused_429": med("/activities_list_refused_429"),
+            "budget_waits": med("/budget_waits"),
         });
         println!("N={n} median of {} runs: {summary}", options.runs);
         summaries.push(summary);

@@ -128,6 +128,13 @@ impl FakeServer {
         format!("http://{}", self.addr)
     }
 
+    /// Replaces the quotas and plan limits from now on (what was already counted stays
+    /// counted): a harness can set up beyond the live limits, then hold the client under test
+    /// to them.
+    pub fn set_limits(&self, limits: Limits) {
+        self.app.store().settings.limits = limits;
+    }
+
     /// Requests received for one API method (e.g. `"sessions.create"`), faulted ones included.
     pub fn request_count(&self, method: &str) -> u64 {
         self.app.store().requests.get(method).copied().unwrap_or(0)
