@@ -538,6 +538,10 @@ async fn a_message_to_a_session_behind_its_base_waits_for_anyway_or_new() {
     assert_eq!(fresh.outputs["action-taken"], "created", "{}", fresh.stdout);
     assert_ne!(fresh.outputs["session-name"], session);
     assert_eq!(world.jules.session_count(), 2);
+    assert!(
+        world.client.get_session(&session).await.unwrap().archived,
+        "the replaced session is archived"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

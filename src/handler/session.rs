@@ -27,7 +27,7 @@ impl Handler<'_> {
         let repo = request.repo;
         let number = request.issue.number;
         let thread = self.thread(repo, number).await?;
-        let mut archived = None;
+        let mut replaced = None;
         match self.find_session(repo, number, &thread).await? {
             Found::Foreign { session, .. } => {
                 return self.refuse_foreign(repo, number, &session).await;
@@ -88,14 +88,9 @@ impl Handler<'_> {
                 outcome.fill(&found, comment_id, session, view, repo, number);
                 return Ok(outcome);
             }
-            Found::Session(found) if trigger == Trigger::Fresh => {
-                // Archived, not deleted: its history stays in Jules, and Jules pauses a
-                // running session it archives rather than ending it.
-                if !found.session.state.is_finished() {
-                    self.jules.archive_session(&found.session.name).await?;
-                }
-                archived = Some(found.session.name.clone());
-            }
+            // Replaced once the new one exists: a request that has to wait for a slot (or
+            // fails) leaves the running session alone.
+            Found::Session(found) if trigger == Trigger::Fresh => replaced = Some(found.session),
             // A finished session and a new label, or no session: start a new one.
             Found::Session(_) | Found::Nothing => {}
         }
@@ -159,6 +154,15 @@ impl Handler<'_> {
                 }
             },
         };
+        // Archived, not deleted: its history stays in Jules, and Jules pauses a running
+        // session it archives rather than ending it. The new session exists either way, so a
+        // failure here is logged, not retried (a retry would only find the new one).
+        let archived = replaced.map(|old| old.name);
+        if let Some(old) = archived.as_deref() {
+            if let Err(error) = self.jules.archive_session(old).await {
+                tracing::warn!(%error, session = old, "could not archive the replaced session");
+            }
+        }
         let existing = queued_comment.map(|id| StatusComment {
             id,
             body: String::new(),
