@@ -239,6 +239,17 @@ fn labeled() -> Value {
     )
 }
 
+/// The same delivery for issue `number` of the repository.
+fn labeled_issue(number: u64) -> Value {
+    fixture(
+        "issues.labeled.3.json",
+        &[
+            ("/label/name", json!("jules-bridge")),
+            ("/issue/number", json!(number)),
+        ],
+    )
+}
+
 /// A real App delivery turned into a comment event on the same issue.
 fn comment(body: &str, id: u64) -> Value {
     let base = labeled();
@@ -700,13 +711,7 @@ async fn two_replicas_on_one_postgres_handle_each_delivery_once() {
     let b = world.start(2).await;
     // Ten issues, each labeled once, delivered alternately to the two replicas.
     for n in 0..10u64 {
-        let payload = fixture(
-            "issues.labeled.3.json",
-            &[
-                ("/label/name", json!("jules-bridge")),
-                ("/issue/number", json!(500 + n)),
-            ],
-        );
+        let payload = labeled_issue(500 + n);
         let bridge = if n % 2 == 0 { &a } else { &b };
         assert_eq!(world.deliver(bridge, "issues", &payload).await, 202);
     }
@@ -736,16 +741,10 @@ async fn over_the_repository_limit_a_request_waits_in_the_queue() {
         "require_plan_approval: false\nprompt_template: |\n  Follow CONTRIBUTING.md.\n  {instruction}\n  {context}\nlimits:\n  max_concurrent_sessions: 1\n",
     );
     let bridge = world.start(2).await;
-    let issue = |n: u64| {
-        fixture(
-            "issues.labeled.3.json",
-            &[
-                ("/label/name", json!("jules-bridge")),
-                ("/issue/number", json!(n)),
-            ],
-        )
-    };
-    assert_eq!(world.deliver(&bridge, "issues", &issue(700)).await, 202);
+    assert_eq!(
+        world.deliver(&bridge, "issues", &labeled_issue(700)).await,
+        202
+    );
     eventually("the first session starts", || async {
         world.jules.session_count() == 1
     })
@@ -764,7 +763,10 @@ async fn over_the_repository_limit_a_request_waits_in_the_queue() {
         "{prompt}"
     );
 
-    assert_eq!(world.deliver(&bridge, "issues", &issue(701)).await, 202);
+    assert_eq!(
+        world.deliver(&bridge, "issues", &labeled_issue(701)).await,
+        202
+    );
     eventually("the second request is queued", || async {
         world
             .bot_comments(701)
@@ -809,21 +811,18 @@ async fn beyond_the_jules_plan_a_request_waits_in_the_queue() {
             ..world.config(2)
         })
         .await;
-    let issue = |n: u64| {
-        fixture(
-            "issues.labeled.3.json",
-            &[
-                ("/label/name", json!("jules-bridge")),
-                ("/issue/number", json!(n)),
-            ],
-        )
-    };
-    assert_eq!(world.deliver(&bridge, "issues", &issue(720)).await, 202);
+    assert_eq!(
+        world.deliver(&bridge, "issues", &labeled_issue(720)).await,
+        202
+    );
     eventually("the first status comment", || async {
         !world.status_body(720).is_empty()
     })
     .await;
-    assert_eq!(world.deliver(&bridge, "issues", &issue(721)).await, 202);
+    assert_eq!(
+        world.deliver(&bridge, "issues", &labeled_issue(721)).await,
+        202
+    );
     eventually("the second request is queued", || async {
         world.bot_comments(721).iter().any(|c| {
             c.body.starts_with("⏳ **Queued** (position 1)")
@@ -865,14 +864,10 @@ async fn the_relay_keeps_within_the_request_budget_and_leaves_room_for_commands(
     // Three labelled issues: three new sessions for the relay to read, and room for two (its
     // four fifths of 3); the third waits.
     for n in [109, 731, 732] {
-        let payload = fixture(
-            "issues.labeled.3.json",
-            &[
-                ("/label/name", json!("jules-bridge")),
-                ("/issue/number", json!(n)),
-            ],
+        assert_eq!(
+            world.deliver(&bridge, "issues", &labeled_issue(n)).await,
+            202
         );
-        assert_eq!(world.deliver(&bridge, "issues", &payload).await, 202);
     }
     eventually("three status comments", || async {
         [109, 731, 732]

@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{Harness, KEY};
@@ -198,33 +197,17 @@ async fn dropping_the_server_stops_it() {
 
 #[tokio::test]
 async fn the_binary_announces_its_address_and_serves() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jules-fake"))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--api-key",
-            "k",
-            "--step-ms",
-            "0",
-        ])
-        .args(["--source", "acme/app"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    })
-    .await
-    .expect("reader joins")
-    .expect("a line");
-    let url = line
-        .trim_end()
-        .strip_prefix("jules-fake listening on ")
-        .unwrap_or_else(|| panic!("announcement, got {line:?}"))
-        .to_string();
+    let (mut child, url) = common::spawn_binary(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--api-key",
+        "k",
+        "--step-ms",
+        "0",
+        "--source",
+        "acme/app",
+    ])
+    .await;
     assert!(
         url.starts_with("http://127.0.0.1:") && !url.ends_with(":0"),
         "{url}"

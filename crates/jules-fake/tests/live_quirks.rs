@@ -5,8 +5,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use common::{kind, kinds, repo_session, Harness, KEY};
@@ -578,34 +577,24 @@ async fn creates_beyond_the_daily_limit_wait_24_hours() {
 
 #[tokio::test]
 async fn the_binary_takes_the_quirk_and_limit_flags() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jules-fake"))
-        .args(["--listen", "127.0.0.1:0", "--step-ms", "0"])
-        .args(["--branches", "3", "--empty-send-message-body"])
-        .args(["--auto-approve-after", "1000"])
-        .args([
-            "--list-activities-per-minute",
-            "2",
-            "--concurrent-sessions",
-            "1",
-        ])
-        .args(["--sessions-per-day", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("binary starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
-    })
-    .await
-    .expect("reader joins")
-    .expect("a line");
-    let url = line
-        .trim_end()
-        .strip_prefix("jules-fake listening on ")
-        .unwrap_or_else(|| panic!("announcement, got {line:?}"))
-        .to_string();
+    let (mut child, url) = common::spawn_binary(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--step-ms",
+        "0",
+        "--branches",
+        "3",
+        "--empty-send-message-body",
+        "--auto-approve-after",
+        "1000",
+        "--list-activities-per-minute",
+        "2",
+        "--concurrent-sessions",
+        "1",
+        "--sessions-per-day",
+        "0",
+    ])
+    .await;
     let client = reqwest::Client::new();
     let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
         let mut request = client

@@ -182,3 +182,30 @@ pub fn repo_session(repo: &str, prompt: &str) -> Value {
         "automationMode": "AUTO_CREATE_PR",
     })
 }
+
+/// Starts the `jules-fake` binary with `args` and waits for its announcement line; returns the
+/// child (stdout taken) and the URL it serves on.
+pub async fn spawn_binary(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jules-fake"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("binary starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    })
+    .await
+    .expect("reader joins")
+    .expect("a line");
+    let url = line
+        .trim_end()
+        .strip_prefix("jules-fake listening on ")
+        .unwrap_or_else(|| panic!("announcement, got {line:?}"))
+        .to_string();
+    (child, url)
+}
