@@ -679,6 +679,65 @@ async fn conversation_is_finished_at_ingest_and_commands_wait_for_a_worker() {
     assert_eq!(world.bot_comments(109).len(), 1);
 }
 
+/// A repository that chose its own label and prefix is spoken to in them, by the workers and
+/// by the relay alike: the default ones do nothing there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repositorys_own_label_and_prefix_hold_end_to_end() {
+    let world = World::new(Db::Sqlite).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "trigger_label: agent-go\ncommand_prefix: /agent\n",
+    );
+    let bridge = world.start(2).await;
+    // The default label and prefix are someone else's words here.
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    assert_eq!(
+        world
+            .deliver(&bridge, "issue_comment", &comment("/jules help", 9500))
+            .await,
+        202
+    );
+    let own = fixture(
+        "issues.labeled.3.json",
+        &[("/label/name", json!("agent-go"))],
+    );
+    assert_eq!(world.deliver(&bridge, "issues", &own).await, 202);
+    eventually("the session starts on the repository's label", || async {
+        world.jules.session_count() == 1 && !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    // The relay shows the plan with the repository's prefix.
+    step(&world.jules, 2).await;
+    eventually("the relay shows the plan", || async {
+        world.status_body(109).contains("Plan ready")
+    })
+    .await;
+    let body = world.status_body(109);
+    assert!(body.contains("Reply `/agent approve "), "{body}");
+    assert!(!body.contains("`/jules "), "{body}");
+    assert_eq!(
+        world
+            .deliver(&bridge, "issue_comment", &comment("/agent approve", 9501))
+            .await,
+        202
+    );
+    eventually("approved with the repository's prefix", || async {
+        world.client.get_session(&session).await.unwrap().state == State::InProgress
+    })
+    .await;
+    bridge.stop().await;
+    assert_eq!(world.jules.session_count(), 1);
+    // `/jules help` was nobody's command: the only bot comment is the status comment.
+    assert_eq!(
+        world.bot_comments(109).len(),
+        1,
+        "{:#?}",
+        world.bot_comments(109)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_acknowledged_before_a_restart_completes_exactly_once() {
     let world = World::new(Db::Sqlite).await;

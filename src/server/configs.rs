@@ -65,44 +65,67 @@ impl ConfigCache {
         base: &Settings,
         event: &Event,
     ) -> Settings {
+        match self.load(github, repo).await {
+            Some((Ok(config), _)) => config.apply(base),
+            Some((Err(problems), digest)) => {
+                if let Some(issue) = triggering_issue(event, base) {
+                    self.report_once(github, repo, &repo.to_string(), digest, issue, &problems)
+                        .await;
+                }
+                base.clone()
+            }
+            None => base.clone(),
+        }
+    }
+
+    /// The repository's settings without reporting anything (the relay, which renders status
+    /// comments with the repository's own command prefix): the defaults while the file is
+    /// invalid or cannot be read.
+    pub async fn settings_quietly(
+        &self,
+        github: &GitHubClient,
+        repo: &RepoName,
+        base: &Settings,
+    ) -> Settings {
+        match self.load(github, repo).await {
+            Some((Ok(config), _)) => config.apply(base),
+            _ => base.clone(),
+        }
+    }
+
+    /// The repository's file as parsed, from the cache or (past its TTL) from GitHub; `None`
+    /// when it cannot be read (not cached: the next call tries again).
+    async fn load(
+        &self,
+        github: &GitHubClient,
+        repo: &RepoName,
+    ) -> Option<(Loaded, ContentDigest)> {
         let key = repo.to_string();
         let cached = lock(&self.entries)
             .get(&key)
             .filter(|entry| entry.at.elapsed() < TTL)
             .map(|entry| (entry.loaded.clone(), entry.digest));
-        let (loaded, digest) = match cached {
-            Some(cached) => cached,
-            None => match github.file(repo, repo_config::PATH).await {
-                Ok(text) => match load(text.unwrap_or_default()).await {
-                    Some((loaded, digest)) => {
-                        if loaded.is_ok() {
-                            // A file fixed and later broken the same way is reported again.
-                            lock(&self.reported).remove(&key);
-                        }
-                        let entry = Entry {
-                            at: Instant::now(),
-                            loaded: loaded.clone(),
-                            digest,
-                        };
-                        lock(&self.entries).insert(key.clone(), entry);
-                        (loaded, digest)
-                    }
-                    None => return base.clone(),
-                },
-                Err(error) => {
-                    tracing::warn!(%error, repo = %repo, "cannot read the repository config; using defaults");
-                    return base.clone();
+        if cached.is_some() {
+            return cached;
+        }
+        match github.file(repo, repo_config::PATH).await {
+            Ok(text) => {
+                let (loaded, digest) = load(text.unwrap_or_default()).await?;
+                if loaded.is_ok() {
+                    // A file fixed and later broken the same way is reported again.
+                    lock(&self.reported).remove(&key);
                 }
-            },
-        };
-        match loaded {
-            Ok(config) => config.apply(base),
-            Err(problems) => {
-                if let Some(issue) = triggering_issue(event, base) {
-                    self.report_once(github, repo, &key, digest, issue, &problems)
-                        .await;
-                }
-                base.clone()
+                let entry = Entry {
+                    at: Instant::now(),
+                    loaded: loaded.clone(),
+                    digest,
+                };
+                lock(&self.entries).insert(key, entry);
+                Some((loaded, digest))
+            }
+            Err(error) => {
+                tracing::warn!(%error, repo = %repo, "cannot read the repository config; using defaults");
+                None
             }
         }
     }

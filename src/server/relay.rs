@@ -295,10 +295,15 @@ async fn relay_session(
         .auth
         .client_for(tracked.installation_id)?
         .with_observer(state.metrics.github_observer());
+    // The repository's own settings: its status comments name its own command prefix.
+    let settings = state
+        .configs
+        .settings_quietly(&github, &repo, &state.base_settings)
+        .await;
     let handler = Handler {
         github: &github,
         jules: &state.relay_jules,
-        settings: &state.base_settings,
+        settings: &settings,
         gate: None,
         replies: Default::default(),
     };
@@ -325,7 +330,7 @@ async fn relay_session(
                 let text = render::question_comment(
                     &view,
                     tracked.requester.as_deref(),
-                    &state.base_settings.command_prefix,
+                    &settings.command_prefix,
                 );
                 github.create_comment(&repo, report.issue, &text).await?;
             }
@@ -422,15 +427,19 @@ pub async fn tell_stopped(state: &Arc<AppState>, tracked: &TrackedSession, notic
         let repo = RepoName::parse(&tracked.repo)
             .ok_or_else(|| crate::store::StoreError::Invalid("bad repository".into()))?;
         let github = state.auth.client_for(tracked.installation_id)?;
+        let settings = state
+            .configs
+            .settings_quietly(&github, &repo, &state.base_settings)
+            .await;
         let handler = Handler {
             github: &github,
             jules: &state.relay_jules,
-            settings: &state.base_settings,
+            settings: &settings,
             gate: None,
             replies: Default::default(),
         };
         let report = Report {
-            repo,
+            repo: repo.clone(),
             issue: tracked.issue as u64,
             status_comment_id: tracked.status_comment_id.map(|id| id as u64),
             requester: tracked.requester.clone(),
