@@ -1095,3 +1095,43 @@ async fn removing_the_installation_stops_its_sessions() {
     assert!(done.iter().any(|d| d.event == "installation"), "{done:?}");
     bridge.stop().await;
 }
+
+/// A suspended installation is treated like a removed one: its sessions are no longer relayed
+/// (GitHub refuses its tokens until it is unsuspended).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspending_the_installation_stops_its_sessions() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    let active = || async {
+        bridge
+            .state
+            .store
+            .get_session(&session)
+            .await
+            .unwrap()
+            .map(|s| s.active)
+    };
+    eventually("the session is relayed", || async {
+        active().await == Some(true)
+    })
+    .await;
+    let suspended = fixture(
+        "installation.suspend.json",
+        &[("/installation/id", json!(INSTALLATION))],
+    );
+    assert_eq!(
+        world.deliver(&bridge, "installation", &suspended).await,
+        202
+    );
+    eventually("the session is no longer relayed", || async {
+        active().await == Some(false)
+    })
+    .await;
+    bridge.stop().await;
+}
