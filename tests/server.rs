@@ -1054,6 +1054,30 @@ async fn closing_the_issue_stops_the_relay_and_says_so() {
         .unwrap()
         .unwrap();
     assert!(!tracked.active);
+
+    // Someone still talks to the session on the closed issue: it is relayed again, and the
+    // relay shows its plan when Jules has one.
+    assert_eq!(
+        world
+            .deliver(&bridge, "issue_comment", &comment("/jules status", 9700))
+            .await,
+        202
+    );
+    eventually("the session is relayed again", || async {
+        bridge
+            .state
+            .store
+            .get_session(&session)
+            .await
+            .unwrap()
+            .is_some_and(|s| s.active)
+    })
+    .await;
+    step(&world.jules, 2).await;
+    eventually("the relay shows the plan", || async {
+        world.status_body(109).contains("Plan ready")
+    })
+    .await;
     bridge.stop().await;
 }
 
