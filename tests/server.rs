@@ -854,6 +854,53 @@ async fn over_the_repository_limit_a_request_waits_in_the_queue() {
     bridge.stop().await;
 }
 
+/// Two workers starting sessions for one repository at once take turns at its limits: one
+/// session starts, the other request waits, never both (the count is of tracked sessions,
+/// which a session becomes only once its status comment is posted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_admitting_at_once_never_exceed_the_limit() {
+    let world = World::new(Db::Sqlite).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "limits:\n  max_concurrent_sessions: 1\n",
+    );
+    // No workers while both requests arrive, so both are waiting when the workers start.
+    let ingest_only = world.start(0).await;
+    for n in [740, 741] {
+        assert_eq!(
+            world
+                .deliver(&ingest_only, "issues", &labeled_issue(n))
+                .await,
+            202
+        );
+    }
+    ingest_only.stop().await;
+    // Jules answers slowly: the first session is far from tracked when the second is admitted.
+    common::inject(&world.jules, json!({"latencyMs": 150})).await;
+    let bridge = world.start(2).await;
+    eventually("one starts and one waits", || async {
+        let started = [740, 741]
+            .iter()
+            .filter(|&&n| !world.status_body(n).is_empty())
+            .count();
+        let queued = [740, 741]
+            .iter()
+            .filter(|&&n| {
+                world
+                    .bot_comments(n)
+                    .iter()
+                    .any(|c| c.body.starts_with("⏳ **Queued** (position 1)"))
+            })
+            .count();
+        started == 1 && queued == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(world.jules.session_count(), 1);
+    bridge.stop().await;
+}
+
 /// The operator said which Jules plan the key belongs to: a request beyond its concurrent
 /// sessions waits in the queue, with its position, instead of failing at Jules.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

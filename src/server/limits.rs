@@ -4,6 +4,7 @@
 //! the repository has room again (and, for Jules' own "at limit", after a pause).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{Timelike, Utc};
@@ -13,11 +14,75 @@ use crate::handler::{Admission, CreateGate, HandlerError, Settings, TrackedRef};
 use crate::store::{Store, StoreError};
 
 /// The gate for one delivery.
+///
+/// Admission counts the sessions the store tracks, and a session is tracked only once its
+/// status comment is posted: two workers admitting at once would both see room. Under limits
+/// the gate therefore holds a store lease from the count until the worker has tracked what it
+/// started ([`RepoGate::release`]), so admissions take turns, across replicas too; the lease
+/// runs out by itself if the worker dies.
 pub struct RepoGate {
     pub store: Arc<dyn Store>,
     pub delivery_id: i64,
     /// The Jules account's limits (`JULES_PLAN`), if known.
     pub account: Option<AccountLimits>,
+    /// The admission lease this gate holds, if any.
+    held: std::sync::Mutex<Option<String>>,
+}
+
+/// How long an admission lease lasts at most (a create and a status comment take seconds).
+const ADMISSION_LEASE: Duration = Duration::from_secs(120);
+/// How long a worker waits for another's admission before its delivery is retried later.
+const ADMISSION_WAIT: Duration = Duration::from_secs(60);
+
+impl RepoGate {
+    pub fn new(store: Arc<dyn Store>, delivery_id: i64, account: Option<AccountLimits>) -> Self {
+        RepoGate {
+            store,
+            delivery_id,
+            account,
+            held: std::sync::Mutex::new(None),
+        }
+    }
+
+    fn owner(&self) -> String {
+        format!("delivery-{}", self.delivery_id)
+    }
+
+    /// Takes the admission lease of `key`, waiting for another worker's admission to end.
+    async fn take_turn(&self, key: String) -> Result<(), HandlerError> {
+        let started = std::time::Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            if self
+                .store
+                .try_lease(&key, &self.owner(), ADMISSION_LEASE)
+                .await
+                .map_err(store_error)?
+            {
+                *self.held.lock().unwrap_or_else(|p| p.into_inner()) = Some(key);
+                return Ok(());
+            }
+            if started.elapsed() > ADMISSION_WAIT {
+                return Err(HandlerError::Store(format!(
+                    "another request held `{key}` for over {} s",
+                    ADMISSION_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    /// Gives the admission lease back, if this gate took one: called once the worker has
+    /// tracked the session it started (or failed).
+    pub async fn release(&self) {
+        let held = self.held.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(key) = held {
+            if let Err(error) = self.store.release_lease(&key, &self.owner()).await {
+                tracing::warn!(%error, %key, "cannot release the admission lease; it will expire");
+            }
+        }
+    }
 }
 
 fn store_error(error: StoreError) -> HandlerError {
@@ -142,6 +207,16 @@ impl CreateGate for RepoGate {
         issue: u64,
         settings: &Settings,
     ) -> Result<Admission, HandlerError> {
+        let repo_limited =
+            settings.max_concurrent_sessions.is_some() || settings.daily_session_budget.is_some();
+        let turn = match (self.account.is_some(), repo_limited) {
+            (true, _) => Some("admit:account".to_owned()),
+            (false, true) => Some(format!("admit:{repo}")),
+            (false, false) => None,
+        };
+        if let Some(key) = turn {
+            self.take_turn(key).await?;
+        }
         match over_limits(
             self.store.as_ref(),
             &repo.to_string(),

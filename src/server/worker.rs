@@ -245,11 +245,11 @@ async fn handle_with_engine(
             .settings_for(&github, &repo.name, &settings, event)
             .await;
     }
-    let gate = super::limits::RepoGate {
-        store: Arc::clone(&state.store),
-        delivery_id: delivery.id,
-        account: state.config.jules_plan,
-    };
+    let gate = super::limits::RepoGate::new(
+        Arc::clone(&state.store),
+        delivery.id,
+        state.config.jules_plan,
+    );
     let handler = Handler {
         github: &github,
         jules: &state.jules,
@@ -257,8 +257,15 @@ async fn handle_with_engine(
         gate: Some(&gate),
         replies: Default::default(),
     };
-    let outcome = handler.handle(event).await?;
-    track(state, delivery, &outcome).await?;
+    let outcome = handler.handle(event).await;
+    let tracked = match &outcome {
+        Ok(outcome) => track(state, delivery, outcome).await,
+        Err(_) => Ok(()),
+    };
+    // Counted now (or nothing was started): the next admission may go.
+    gate.release().await;
+    let outcome = outcome?;
+    tracked?;
     Ok(format!("{}: {}", outcome.action.as_str(), outcome.reason))
 }
 
