@@ -214,6 +214,56 @@ async fn github_502_on_the_status_comment_posts_it_once() {
     bridge.stop().await;
 }
 
+/// A permanent answer from GitHub is not retried: a 422 or a 403 (the installation may not
+/// write issues) on the status comment dead-letters the delivery at its first attempt, with
+/// the error kept for the operator.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_github_answers_are_dead_lettered_at_once() {
+    let world = World::new(Mode::App).await;
+    world.github.fail_next(
+        &format!("POST /repos/{APP_REPO}/issues/206/comments"),
+        422,
+        1,
+    );
+    world.github.fail_next(
+        &format!("POST /repos/{APP_REPO}/issues/207/comments"),
+        403,
+        1,
+    );
+    let bridge = world.start().await;
+    for number in [206, 207] {
+        assert_eq!(
+            world.deliver(&bridge, "issues", &app_labeled(number)).await,
+            202
+        );
+    }
+    let finished = |d: &Delivery| {
+        !matches!(
+            d.status,
+            DeliveryStatus::Pending | DeliveryStatus::Processing
+        )
+    };
+    for _ in 0..500 {
+        let deliveries = bridge.deliveries().await;
+        if deliveries.len() == 2 && deliveries.iter().all(finished) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for delivery in bridge.deliveries().await {
+        let summary = (
+            delivery.status,
+            delivery.attempts,
+            delivery.last_error.clone(),
+        );
+        assert_eq!(summary.0, DeliveryStatus::Dead, "{summary:?}");
+        assert_eq!(summary.1, 1, "not retried: {summary:?}");
+        let error = summary.2.unwrap_or_default();
+        assert!(error.contains("422") || error.contains("403"), "{error}");
+    }
+    bridge.stop().await;
+}
+
 /// GitHub's secondary rate limit (403 + retry-after) on reading the issue's comments, and a
 /// 500 on the permission check: reads are retried, the request completes once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
