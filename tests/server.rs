@@ -738,6 +738,78 @@ async fn a_repositorys_own_label_and_prefix_hold_end_to_end() {
     );
 }
 
+/// Whether Jules moves a session's `updateTime` with every activity is not documented. When
+/// it does not, the relay still shows a working session's progress: it reads working
+/// sessions now and then whatever their `updateTime`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_relayed_even_when_update_time_does_not_move() {
+    let world = World::new(Db::Sqlite).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "require_plan_approval: false\n",
+    );
+    let quirk = reqwest::Client::new()
+        .post(format!("{}/_fake/quirks", world.jules.url()))
+        .json(&json!({"activitiesKeepUpdateTime": true}))
+        .send()
+        .await
+        .unwrap();
+    assert!(quirk.status().is_success());
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    // Into IN_PROGRESS (a state change moves updateTime), then a step of work that does not.
+    for _ in 0..6 {
+        step(&world.jules, 1).await;
+        if world.client.get_session(&session).await.unwrap().state == State::InProgress {
+            break;
+        }
+    }
+    // The relay has shown the working state (and read every activity so far) ...
+    eventually("the relay shows the session working", || async {
+        world.status_body(109).contains("Jules is working")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // ... before the step whose progress does not move updateTime.
+    let before = world
+        .client
+        .get_session(&session)
+        .await
+        .unwrap()
+        .update_time;
+    step(&world.jules, 1).await;
+    let after = world.client.get_session(&session).await.unwrap();
+    assert_eq!(
+        after.update_time, before,
+        "the quirk holds: updateTime did not move"
+    );
+    let progress = world
+        .client
+        .all_activities(&session, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .find_map(|a| match a.kind {
+            jules_bridge::jules::ActivityKind::ProgressUpdated(p) => Some(p.title),
+            _ => None,
+        })
+        .expect("a progress activity");
+    eventually("the relay shows the latest progress", || async {
+        world
+            .status_body(109)
+            .contains(&format!("Latest: *{progress}*"))
+    })
+    .await;
+    bridge.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn work_acknowledged_before_a_restart_completes_exactly_once() {
     let world = World::new(Db::Sqlite).await;

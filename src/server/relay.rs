@@ -36,6 +36,11 @@ const LONE_CHECK_EVERY: u64 = 10;
 /// `sessions.list` page size (the API's maximum).
 const PAGE_SIZE: u32 = 100;
 
+/// Every this many ticks, working sessions are read even when their `updateTime` did not
+/// move: that it moves with every activity is not documented, and a relay that depended on it
+/// would never show the progress of a session whose state stays `IN_PROGRESS`.
+const WORKING_SWEEP_EVERY: u64 = 12;
+
 /// The activities seen per session, so a changed session costs one filtered list.
 type Seen = HashMap<String, Vec<Activity>>;
 
@@ -190,8 +195,12 @@ async fn relay_tick(
         // (recorded after the edit): equal means nothing to relay, also right after a
         // restart, when the relay remembers no activities yet. Re-reading every session
         // then would spend the request budget on the ones that did not change.
+        let sweep_working = tick > 0 && tick.is_multiple_of(WORKING_SWEEP_EVERY);
         let unchanged = |current: &Session| {
-            session.update_time.is_some() && current.update_time == session.update_time
+            let working = !current.state.awaits_human() && !current.state.is_finished();
+            session.update_time.is_some()
+                && current.update_time == session.update_time
+                && !(sweep_working && working)
         };
         let current = match listed.get(session.name.as_str()) {
             Some(listed) => (!unchanged(listed)).then(|| listed.clone()),

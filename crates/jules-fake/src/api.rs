@@ -551,6 +551,7 @@ fn create_session(store: &mut Store, body: &[u8], key: &str) -> Result<Value, Ap
         state: SessionState::Queued,
         create_time: now,
         update_time: now,
+        activities_move_update_time: !store.quirks.activities_keep_update_time,
         archived: false,
         paused_from: None,
         pull_request: None,

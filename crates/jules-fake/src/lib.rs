@@ -100,6 +100,7 @@ impl FakeServer {
             limits: config.limits,
             quirks: Quirks {
                 empty_send_message_body: config.empty_send_message_body,
+                activities_keep_update_time: false,
             },
         };
         let catalog = SourceCatalog::new(config.sources, config.branches);

@@ -36,6 +36,10 @@ pub struct Settings {
 pub struct Quirks {
     /// `sessions.sendMessage` answers 200 with an entirely empty body instead of `{}`.
     pub empty_send_message_body: bool,
+    /// New activities leave `updateTime` where it was (only state changes move it), for
+    /// sessions created while this is on. Whether the live API moves it with every activity is
+    /// not documented; a client must not depend on it.
+    pub activities_keep_update_time: bool,
 }
 
 impl App {
@@ -396,6 +400,8 @@ pub struct Session {
     pub state: SessionState,
     pub create_time: Timestamp,
     pub update_time: Timestamp,
+    /// Whether a new activity moves `update_time` (see `Quirks::activities_keep_update_time`).
+    pub activities_move_update_time: bool,
     pub archived: bool,
     /// The state a PAUSED session goes back to when a message wakes it.
     pub paused_from: Option<SessionState>,
@@ -452,7 +458,9 @@ impl Session {
             create_time: now,
             json: Value::Object(json),
         });
-        self.update_time = now;
+        if self.activities_move_update_time {
+            self.update_time = now;
+        }
     }
 
     /// The full resource, as sessions.get and sessions.list return it.

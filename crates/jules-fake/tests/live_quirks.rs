@@ -52,7 +52,10 @@ async fn send_message_can_answer_an_empty_body() {
         )
         .await;
     assert_eq!(switched.status, StatusCode::OK);
-    assert_eq!(switched.body, json!({"emptySendMessageBody": true}));
+    assert_eq!(
+        switched.body,
+        json!({"emptySendMessageBody": true, "activitiesKeepUpdateTime": false})
+    );
     assert_eq!(
         send_message_raw(&fake, &id, "two").await,
         (StatusCode::OK, String::new())
@@ -70,7 +73,7 @@ async fn send_message_can_answer_an_empty_body() {
     fake.control(Method::POST, "reset", None).await;
     assert_eq!(
         fake.control(Method::GET, "quirks", None).await.body,
-        json!({"emptySendMessageBody": false}),
+        json!({"emptySendMessageBody": false, "activitiesKeepUpdateTime": false}),
         "reset restores the configured switches"
     );
 
@@ -678,4 +681,38 @@ async fn the_binary_takes_the_quirk_and_limit_flags() {
     let killed = Command::new("kill").args(["-TERM", &pid]).status();
     assert!(killed.is_ok_and(|status| status.success()));
     let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+}
+
+/// Off by default, activities move `updateTime`; with `activitiesKeepUpdateTime`, a session
+/// created afterwards moves it only when its state changes.
+#[tokio::test]
+async fn activities_can_leave_update_time_where_it_was() {
+    let fake = Harness::manual().await;
+    let moved = fake.create(repo_session("acme/app", "Moves")).await;
+    let switched = fake
+        .control(
+            Method::POST,
+            "quirks",
+            Some(json!({"activitiesKeepUpdateTime": true})),
+        )
+        .await;
+    assert_eq!(switched.status, StatusCode::OK);
+    let kept = fake.create(repo_session("acme/app", "Keeps")).await;
+    for id in [&moved, &kept] {
+        fake.step_until(id, "IN_PROGRESS", 10).await;
+    }
+    let update_time = |session: Value| session["updateTime"].as_str().unwrap().to_owned();
+    let (moved_before, kept_before) = (
+        update_time(fake.session(&moved).await),
+        update_time(fake.session(&kept).await),
+    );
+    // One step of work: a progress activity each, no state change.
+    fake.step().await;
+    assert_eq!(fake.state(&kept).await, "IN_PROGRESS");
+    assert_eq!(
+        kinds(&fake.activities(&kept).await).last(),
+        Some(&"progressUpdated")
+    );
+    assert_ne!(update_time(fake.session(&moved).await), moved_before);
+    assert_eq!(update_time(fake.session(&kept).await), kept_before);
 }
