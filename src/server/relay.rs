@@ -36,10 +36,11 @@ const LONE_CHECK_EVERY: u64 = 10;
 /// `sessions.list` page size (the API's maximum).
 const PAGE_SIZE: u32 = 100;
 
-/// Every this many ticks, working sessions are read even when their `updateTime` did not
-/// move: that it moves with every activity is not documented, and a relay that depended on it
-/// would never show the progress of a session whose state stays `IN_PROGRESS`.
-const WORKING_SWEEP_EVERY: u64 = 12;
+/// A working session not read for this many slow intervals (2 minutes by default) is read
+/// again even when its `updateTime` did not move: that it moves with every activity is not
+/// documented, and a relay that depended on it would never show the progress of a session
+/// whose state stays `IN_PROGRESS`. One such read a tick, after those of changed sessions.
+const WORKING_SWEEP_SLOW_INTERVALS: u32 = 4;
 
 /// The activities seen per session, so a changed session costs one filtered list.
 type Seen = HashMap<String, Vec<Activity>>;
@@ -190,18 +191,30 @@ async fn relay_tick(
         },
     );
     let mut busy = false;
+    let sweep_after =
+        chrono::Duration::from_std(state.config.relay_slow * WORKING_SWEEP_SLOW_INTERVALS)
+            .unwrap_or(chrono::Duration::MAX);
+    // Working sessions read again although unchanged: after every changed one.
+    let mut sweeps: Vec<(TrackedSession, Session)> = Vec::new();
     for session in tracked {
         // The stored `updateTime` is the one the status comment was last rendered for
         // (recorded after the edit): equal means nothing to relay, also right after a
         // restart, when the relay remembers no activities yet. Re-reading every session
         // then would spend the request budget on the ones that did not change.
-        let sweep_working = tick > 0 && tick.is_multiple_of(WORKING_SWEEP_EVERY);
         let unchanged = |current: &Session| {
-            let working = !current.state.awaits_human() && !current.state.is_finished();
-            session.update_time.is_some()
-                && current.update_time == session.update_time
-                && !(sweep_working && working)
+            session.update_time.is_some() && current.update_time == session.update_time
         };
+        if let Some(listed) = listed.get(session.name.as_str()) {
+            let working = !listed.state.awaits_human() && !listed.state.is_finished();
+            let unread = session
+                .checked_at
+                .is_none_or(|at| Utc::now() - at > sweep_after);
+            if unchanged(listed) && working && unread {
+                busy = true;
+                sweeps.push((session.clone(), listed.clone()));
+                continue;
+            }
+        }
         let current = match listed.get(session.name.as_str()) {
             Some(listed) => (!unchanged(listed)).then(|| listed.clone()),
             None if session.checked_at.is_none() || lone_check => {
@@ -226,21 +239,43 @@ async fn relay_tick(
             .map_or_else(|| State::from(session.state.as_str()), |s| s.state.clone());
         busy |= !state_now.awaits_human() && !state_now.is_finished();
         if let Some(current) = current {
-            match relay_session(state, seen, &session, &current).await {
-                Ok(()) => {}
-                Err(RelayError::Jules(JulesError::OverBudget { .. })) => {
-                    // The rest waits for a later tick, and the next tick for the slow
-                    // interval: the budget frees up over the minute.
-                    tracing::debug!(session = %session.name, "request budget spent; relaying the rest later");
-                    return Ok(false);
-                }
-                Err(error) => {
-                    tracing::warn!(session = %session.name, error = %error, "cannot relay the session; will retry");
-                }
+            if !relay_or_defer(state, seen, &session, &current).await {
+                return Ok(false);
             }
         }
     }
+    // One a tick, the longest unread first: a safety net must not eat the budget that
+    // sessions known to have changed need.
+    let swept = sweeps
+        .into_iter()
+        .min_by_key(|(session, _)| session.checked_at);
+    if let Some((session, current)) = swept {
+        if !relay_or_defer(state, seen, &session, &current).await {
+            return Ok(false);
+        }
+    }
     Ok(busy)
+}
+
+/// Relays one session; false when the request budget is spent (the rest waits for a later
+/// tick, and the next tick for the slow interval: the budget frees up over the minute).
+async fn relay_or_defer(
+    state: &Arc<AppState>,
+    seen: &mut Seen,
+    session: &TrackedSession,
+    current: &Session,
+) -> bool {
+    match relay_session(state, seen, session, current).await {
+        Ok(()) => true,
+        Err(RelayError::Jules(JulesError::OverBudget { .. })) => {
+            tracing::debug!(session = %session.name, "request budget spent; relaying the rest later");
+            false
+        }
+        Err(error) => {
+            tracing::warn!(session = %session.name, error = %error, "cannot relay the session; will retry");
+            true
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
