@@ -2,6 +2,7 @@
 
 pub mod ci_fixer;
 pub mod command;
+pub mod decide;
 pub mod escape;
 pub mod event;
 pub mod marker;
@@ -10,5 +11,6 @@ pub mod prompt;
 pub mod render;
 pub mod request_tag;
 pub mod sanitize;
+pub mod settings;
 pub mod status;
 pub mod triage;

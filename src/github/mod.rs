@@ -410,8 +410,8 @@ impl GitHubClient {
     }
 
     /// The open issue the CI fixer reports on when a failed run has no pull request (found by
-    /// its label; opened once when there is none).
-    pub async fn ci_fixer_issue(&self, repo: &RepoName) -> Result<u64, GitHubError> {
+    /// its label), if there is one.
+    pub async fn ci_fixer_issue(&self, repo: &RepoName) -> Result<Option<u64>, GitHubError> {
         let open = self
             .retrying("list issues", || async {
                 self.octocrab
@@ -425,10 +425,11 @@ impl GitHubClient {
                     .map_err(GitHubError::from_octocrab)
             })
             .await?;
-        if let Some(issue) = open.items.first() {
-            return Ok(issue.number);
-        }
-        // Not retried: a create is not idempotent.
+        Ok(open.items.first().map(|issue| issue.number))
+    }
+
+    /// Opens the CI fixer's report issue. Not retried: a create is not idempotent.
+    pub async fn open_ci_fixer_issue(&self, repo: &RepoName) -> Result<u64, GitHubError> {
         let result = self
             .octocrab
             .issues(&repo.owner, &repo.name)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::status::StatusComment;
+use super::StatusComment;
 use super::{Handler, HandlerError, Report};
 use crate::engine::render;
 use crate::engine::status::SessionView;

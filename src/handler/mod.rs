@@ -1,137 +1,27 @@
-//! Acting on one event: the orchestration shared by the Action and the webhook server.
+//! Carrying out the decision core's answers: the shell shared by the Action and the webhook
+//! server (and, read-only, by `simulate`).
 //!
-//! The pure decisions live in [`crate::engine`]; this module performs them against GitHub and
-//! Jules, in this order: ignore what is not for us, check who sent it, acknowledge with 👀,
-//! then start, message, approve or refresh a session, and always leave a visible trace on
-//! the issue. The session of an issue is the store's (server) or the one the status comment's
-//! signed marker names (Action), and is always checked to belong to this repository before
-//! anything is done with it (`status.rs`).
+//! [`drive`] asks [`crate::engine::decide`] what to do about an event and does it through a
+//! [`Shell`]: learn a fact, try an effect whose result matters, or carry out the final plan.
+//! Nothing here decides: which session an issue has, who may act, what is posted and when a
+//! request waits are all the core's. [`Handler`] is the live shell (GitHub, Jules and, in
+//! server mode, the store); `crate::simulate` has the read-only one.
 
+mod apply;
 pub mod follow;
-mod session;
+mod gather;
 mod status;
 
-use crate::engine::ci_fixer::CiFixerPolicy;
-use crate::engine::command::{new_commands, parse_commands, take_anyway, Command, CommandError};
-use crate::engine::event::{Actor, Comment, Event, EventKind, Issue, PullBranches, RepoName};
-use crate::engine::marker::MarkerKey;
-use crate::engine::policy::{check_sender, SenderCheck};
-use crate::engine::render;
+use crate::engine::decide::{self, Finish, Intake, Mode, Opening, Request, Step, Work};
+use crate::engine::event::{Actor, Event, RepoName};
 use crate::engine::status::SessionView;
 use crate::github::{GitHubClient, GitHubError};
-use crate::jules::{AutomationMode, JulesClient, JulesError, Session};
+use crate::jules::{JulesClient, JulesError, Session};
 
-pub use status::{belongs_to, Found, IssueSession, StatusComment};
-
-/// What asked for a session: how an issue's existing session is treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Trigger {
-    /// The trigger label: never a second session while one is active.
-    Label,
-    /// `/jules <text>`: a message to the active session, checked first for a stale base
-    /// unless `--anyway`.
-    Message { anyway: bool },
-    /// `/jules new <text>`: a fresh session; the active one is archived.
-    Fresh,
-}
-
-/// How the bridge behaves for one repository.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    /// The label that starts a session (never `jules`: Jules' own App acts on that one).
-    pub trigger_label: String,
-    /// The comment command prefix.
-    pub command_prefix: String,
-    pub require_plan_approval: bool,
-    pub automation_mode: AutomationMode,
-    /// Overrides the starting branch (default: the PR's head branch, else the default branch).
-    pub starting_branch: Option<String>,
-    /// Bots allowed to trigger (logins, with or without `[bot]`).
-    pub allowed_bots: Vec<String>,
-    /// The logins the bridge posts as: its own comments never trigger it.
-    pub own_logins: Vec<String>,
-    /// Signs and verifies the status comments' markers (docs/security.md).
-    pub marker_key: MarkerKey,
-    /// The prompt for dispatch/schedule events, or an extra instruction for labels.
-    pub prompt: Option<String>,
-    pub title: Option<String>,
-    /// A link to the workflow run (Action mode), shown in the status comment.
-    pub run_url: Option<String>,
-    /// Identifies the trigger (a workflow run id, a delivery id) for exactly-once creation.
-    pub trigger_id: String,
-    /// Before creating, look for a session made by an earlier attempt of this same trigger
-    /// (a retried delivery whose first attempt crashed after the create), created since
-    /// this instant; `None` on a first attempt.
-    pub recheck_before_create: Option<chrono::DateTime<chrono::Utc>>,
-    /// Whether a failure to create is this request's last word: then the people on the
-    /// issue are told. A server attempt that will be retried stays quiet.
-    pub final_attempt: bool,
-    /// Sessions of this repository that may run at once (server mode; `None`: no limit).
-    pub max_concurrent_sessions: Option<u32>,
-    /// Sessions this repository may start per UTC day (server mode; `None`: no limit).
-    pub daily_session_budget: Option<u32>,
-    /// The repository's prompt template (`{instruction}`, `{context}`, ...), if any.
-    pub prompt_template: Option<String>,
-    /// Whether failed workflow runs start fix sessions, and which (`None`: off; the server's
-    /// default until a repository opts in).
-    pub ci_fixer: Option<CiFixerPolicy>,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            trigger_label: "jules-bridge".into(),
-            command_prefix: "/jules".into(),
-            require_plan_approval: true,
-            automation_mode: AutomationMode::AutoCreatePr,
-            starting_branch: None,
-            allowed_bots: Vec::new(),
-            own_logins: vec!["github-actions[bot]".into()],
-            marker_key: MarkerKey::unkeyed(),
-            prompt: None,
-            title: None,
-            run_url: None,
-            trigger_id: String::new(),
-            recheck_before_create: None,
-            final_attempt: true,
-            max_concurrent_sessions: None,
-            daily_session_budget: None,
-            prompt_template: None,
-            ci_fixer: None,
-        }
-    }
-}
-
-/// What the bridge did, for outputs, summaries and logs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionTaken {
-    Created,
-    Messaged,
-    Approved,
-    Status,
-    Help,
-    Refused,
-    Ignored,
-    /// Over the repository's limits, or Jules is at its limit: waiting for a slot.
-    Queued,
-    Failed,
-}
-
-impl ActionTaken {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ActionTaken::Created => "created",
-            ActionTaken::Messaged => "messaged",
-            ActionTaken::Approved => "approved",
-            ActionTaken::Status => "status",
-            ActionTaken::Help => "help",
-            ActionTaken::Refused => "refused",
-            ActionTaken::Ignored => "ignored",
-            ActionTaken::Queued => "queued",
-            ActionTaken::Failed => "failed",
-        }
-    }
-}
+pub use crate::engine::decide::{
+    belongs_to, ActionTaken, Admission, Facts, Found, IssueSession, StatusComment,
+};
+pub use crate::engine::settings::Settings;
 
 /// The result of handling one event.
 #[derive(Debug, Clone)]
@@ -159,20 +49,8 @@ pub struct Report {
 }
 
 impl Outcome {
-    fn new(action: ActionTaken, reason: impl Into<String>) -> Self {
-        Outcome {
-            action,
-            reason: reason.into(),
-            session: None,
-            view: None,
-            prompt: None,
-            report: None,
-            archived: None,
-        }
-    }
-
     fn ignored(reason: impl Into<String>) -> Self {
-        Outcome::new(ActionTaken::Ignored, reason)
+        Record::default().into_outcome(ActionTaken::Ignored, reason.into())
     }
 }
 
@@ -224,13 +102,191 @@ pub struct TrackedRef {
     pub requester: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Admission {
-    Go,
-    Queued { position: i64, reason: String },
+/// What the shell kept while carrying out a request, for the outcome.
+#[derive(Debug, Default)]
+pub struct Record {
+    pub session: Option<Session>,
+    pub view: Option<SessionView>,
+    pub prompt: Option<String>,
+    pub report: Option<Report>,
+    pub archived: Option<String>,
+    /// The error of the last attempt that failed (a create the core answers by reporting it).
+    pub last_error: Option<HandlerError>,
 }
 
-/// Handles events for one repository with one GitHub identity.
+impl Record {
+    fn into_outcome(self, action: ActionTaken, reason: String) -> Outcome {
+        Outcome {
+            action,
+            reason,
+            session: self.session,
+            view: self.view,
+            prompt: self.prompt,
+            report: self.report,
+            archived: self.archived,
+        }
+    }
+
+    fn finish(mut self, finish: Finish) -> Result<Outcome, HandlerError> {
+        match finish {
+            Finish::Verdict(verdict) => Ok(self.into_outcome(verdict.action, verdict.reason)),
+            Finish::FailWithLastError => Err(self.last_error.take().unwrap_or_else(|| {
+                HandlerError::Event("the request failed without an error to report".into())
+            })),
+            Finish::Invalid(message) => Err(HandlerError::Event(message)),
+        }
+    }
+}
+
+/// What a shell does for the core: learn facts and carry out effects.
+#[async_trait::async_trait]
+pub trait Shell: Sync {
+    /// Which mode's rules apply (the Action's or the server's).
+    fn mode(&self) -> Mode;
+    /// Learns the fact `query` asks for into `facts`.
+    async fn learn(
+        &self,
+        request: &Request<'_>,
+        query: &decide::Query,
+        facts: &mut Facts,
+    ) -> Result<(), HandlerError>;
+    /// Carries out an effect whose result the core needs, and learns the result.
+    async fn attempt(
+        &self,
+        request: &Request<'_>,
+        attempt: &decide::Attempt,
+        facts: &mut Facts,
+        record: &mut Record,
+    ) -> Result<(), HandlerError>;
+    /// Carries out an effect of the final plan.
+    async fn apply(
+        &self,
+        request: &Request<'_>,
+        effect: &decide::Effect,
+        record: &mut Record,
+    ) -> Result<(), HandlerError>;
+}
+
+/// More steps than any branch of the core takes: a core that keeps asking is a bug, and
+/// must fail the request rather than loop.
+const MAX_STEPS: usize = 32;
+
+/// Handles one event through `shell`. `Err` means something failed that the user could not
+/// be told about on GitHub, or that the caller should retry.
+pub async fn drive(
+    shell: &dyn Shell,
+    event: &Event,
+    settings: &Settings,
+) -> Result<Outcome, HandlerError> {
+    let intake = decide::intake(event, settings);
+    let repo = match (&intake, &event.repo) {
+        (Intake::Ignore(reason), _) => return Ok(Outcome::ignored(reason.clone())),
+        (_, None) => return Ok(Outcome::ignored("the event has no repository")),
+        (_, Some(repo)) => repo,
+    };
+    let nobody = Actor {
+        login: String::new(),
+        is_bot: false,
+    };
+    let request = Request {
+        settings,
+        repo,
+        mode: shell.mode(),
+        sender: event.sender.as_ref().unwrap_or(&nobody),
+        issue: None,
+        comment: None,
+    };
+    match &intake {
+        Intake::Ignore(_) => unreachable!("answered above"),
+        Intake::Unattended(work) => run(shell, &request, work, Facts::default()).await,
+        Intake::Conversation(conversation) => {
+            let request = Request {
+                sender: &conversation.sender,
+                issue: Some(&conversation.issue),
+                comment: conversation.comment.as_ref(),
+                ..request
+            };
+            let mut facts = Facts::default();
+            let mut record = Record::default();
+            let mut steps = 0;
+            let effects = loop {
+                match decide::open(conversation, settings, &facts) {
+                    Opening::Proceed(effects) => break effects,
+                    Opening::Step(step) => {
+                        if let Some(outcome) =
+                            take(shell, &request, step, &mut facts, &mut record, &mut steps).await?
+                        {
+                            return Ok(outcome);
+                        }
+                    }
+                }
+            };
+            for effect in &effects {
+                shell.apply(&request, effect, &mut record).await?;
+            }
+            let mut last = Outcome::ignored("no command ran");
+            for work in &conversation.work {
+                // Each command sees the issue as the commands before it left it; who asked
+                // is settled once.
+                let fresh = Facts {
+                    permission: facts.permission.clone(),
+                    ..Facts::default()
+                };
+                last = run(shell, &request, work, fresh).await?;
+            }
+            Ok(last)
+        }
+    }
+}
+
+/// Decides and carries out one piece of work.
+async fn run(
+    shell: &dyn Shell,
+    request: &Request<'_>,
+    work: &Work,
+    mut facts: Facts,
+) -> Result<Outcome, HandlerError> {
+    let mut record = Record::default();
+    let mut steps = 0;
+    loop {
+        let step = decide::decide(request, work, &facts);
+        if let Some(outcome) =
+            take(shell, request, step, &mut facts, &mut record, &mut steps).await?
+        {
+            return Ok(outcome);
+        }
+    }
+}
+
+/// Takes one step; `Some` when the work has ended.
+async fn take(
+    shell: &dyn Shell,
+    request: &Request<'_>,
+    step: Step,
+    facts: &mut Facts,
+    record: &mut Record,
+    steps: &mut usize,
+) -> Result<Option<Outcome>, HandlerError> {
+    *steps += 1;
+    if *steps > MAX_STEPS {
+        return Err(HandlerError::Event(format!(
+            "the decision did not settle in {MAX_STEPS} steps (last: {step:?})"
+        )));
+    }
+    match step {
+        Step::Need(query) => shell.learn(request, &query, facts).await?,
+        Step::Try(attempt) => shell.attempt(request, &attempt, facts, record).await?,
+        Step::Plan(plan) => {
+            for effect in &plan.effects {
+                shell.apply(request, effect, record).await?;
+            }
+            return std::mem::take(record).finish(plan.finish).map(Some);
+        }
+    }
+    Ok(None)
+}
+
+/// The live shell: one repository, one GitHub identity.
 pub struct Handler<'a> {
     pub github: &'a GitHubClient,
     pub jules: &'a JulesClient,
@@ -255,297 +311,45 @@ impl ReplyCounter {
     }
 }
 
-/// The issue-scoped context of a request.
-struct Request<'e> {
-    repo: &'e RepoName,
-    default_branch: &'e str,
-    issue: &'e Issue,
-    sender: &'e Actor,
-    /// The triggering comment, if any (for the 👀 reaction and the request tag).
-    comment: Option<&'e Comment>,
+#[async_trait::async_trait]
+impl Shell for Handler<'_> {
+    fn mode(&self) -> Mode {
+        self.live_mode()
+    }
+
+    async fn learn(
+        &self,
+        request: &Request<'_>,
+        query: &decide::Query,
+        facts: &mut Facts,
+    ) -> Result<(), HandlerError> {
+        self.gather(request, query, facts).await
+    }
+
+    async fn attempt(
+        &self,
+        request: &Request<'_>,
+        attempt: &decide::Attempt,
+        facts: &mut Facts,
+        record: &mut Record,
+    ) -> Result<(), HandlerError> {
+        self.carry_out(request, attempt, facts, record).await
+    }
+
+    async fn apply(
+        &self,
+        request: &Request<'_>,
+        effect: &decide::Effect,
+        record: &mut Record,
+    ) -> Result<(), HandlerError> {
+        self.apply_effect(request, effect, record).await
+    }
 }
 
 impl Handler<'_> {
-    /// Posts a reply (not the status comment) at most once per request: in server mode the
-    /// store records it before it is posted, and a retried delivery skips it.
-    async fn reply(
-        &self,
-        repo: &RepoName,
-        issue: u64,
-        kind: &'static str,
-        text: &str,
-    ) -> Result<(), HandlerError> {
-        let key = self.replies.next_key(kind);
-        if let Some(gate) = self.gate {
-            if !gate.first_reply(&key).await? {
-                tracing::debug!(%key, "reply already posted by an earlier attempt");
-                return Ok(());
-            }
-            if let Err(error) = self.github.create_comment(repo, issue, text).await {
-                gate.forget_reply(&key).await?;
-                return Err(error.into());
-            }
-            return Ok(());
-        }
-        self.github.create_comment(repo, issue, text).await?;
-        Ok(())
-    }
-
     /// Handles one event. `Err` means something failed that the user could not be told
     /// about on GitHub, or that the caller should retry.
     pub async fn handle(&self, event: &Event) -> Result<Outcome, HandlerError> {
-        let Some(repo) = event.repo.as_ref() else {
-            return Ok(Outcome::ignored("the event has no repository"));
-        };
-        let sender = event.sender.clone().unwrap_or(Actor {
-            login: String::new(),
-            is_bot: false,
-        });
-        let request = |issue, comment| Request {
-            repo: &repo.name,
-            default_branch: &repo.default_branch,
-            issue,
-            sender: &sender,
-            comment,
-        };
-        match &event.kind {
-            EventKind::IssueLabeled { issue, label } => {
-                if !label.eq_ignore_ascii_case(&self.settings.trigger_label) {
-                    return Ok(Outcome::ignored(format!(
-                        "label `{label}` is not the trigger label `{}`",
-                        self.settings.trigger_label
-                    )));
-                }
-                self.labeled(&request(issue, None), None).await
-            }
-            EventKind::PullRequestLabeled {
-                issue,
-                branches,
-                label,
-            } => {
-                if !label.eq_ignore_ascii_case(&self.settings.trigger_label) {
-                    return Ok(Outcome::ignored(format!(
-                        "label `{label}` is not the trigger label `{}`",
-                        self.settings.trigger_label
-                    )));
-                }
-                self.labeled(&request(issue, None), Some(branches)).await
-            }
-            EventKind::CommentCreated { issue, comment } => {
-                let commands = parse_commands(&comment.body, &self.settings.command_prefix);
-                self.commented(&request(issue, Some(comment)), commands)
-                    .await
-            }
-            EventKind::CommentEdited {
-                issue,
-                comment,
-                previous_body,
-            } => {
-                let commands =
-                    new_commands(previous_body, &comment.body, &self.settings.command_prefix);
-                self.commented(&request(issue, Some(comment)), commands)
-                    .await
-            }
-            EventKind::Dispatch { scheduled } => self.dispatched(repo, &sender, *scheduled).await,
-            EventKind::WorkflowRunFailed { run } => self.ci_failed(repo, run).await,
-            EventKind::Ignored { reason } => Ok(Outcome::ignored(reason.clone())),
-            EventKind::IssueClosed { .. } => Ok(Outcome::ignored("closed issues need no action")),
-            EventKind::Installation { .. } | EventKind::Push { .. } | EventKind::Ping => {
-                Ok(Outcome::ignored("nothing to do for this event"))
-            }
-        }
-    }
-
-    /// The trigger label was added to an issue or pull request.
-    async fn labeled(
-        &self,
-        request: &Request<'_>,
-        branches: Option<&PullBranches>,
-    ) -> Result<Outcome, HandlerError> {
-        if let Some(outcome) = self.authorize(request).await? {
-            return Ok(outcome);
-        }
-        if let Err(error) = self
-            .github
-            .react_to_issue(request.repo, request.issue.number)
-            .await
-        {
-            // 👀 is a courtesy: its failure must not stop the work.
-            tracing::warn!(%error, "could not add the reaction");
-        }
-        let branch = match branches {
-            Some(branches) if branches.is_fork_of(request.repo) => {
-                let text = render::fork_pull_request(branches.head_repo.as_deref());
-                self.reply(request.repo, request.issue.number, "fork", &text)
-                    .await?;
-                return Ok(Outcome::new(
-                    ActionTaken::Refused,
-                    "the pull request comes from a fork; Jules can only work on this repository's branches",
-                ));
-            }
-            Some(branches) => branches.head_ref.clone(),
-            None => request.default_branch.to_owned(),
-        };
-        let instruction = self.settings.prompt.clone();
-        self.start_or_continue(request, instruction.as_deref(), &branch, Trigger::Label)
-            .await
-    }
-
-    /// A comment with zero or more commands.
-    async fn commented(
-        &self,
-        request: &Request<'_>,
-        commands: Vec<Result<Command, CommandError>>,
-    ) -> Result<Outcome, HandlerError> {
-        if commands.is_empty() {
-            return Ok(Outcome::ignored("the comment has no command"));
-        }
-        if let Some(outcome) = self.authorize(request).await? {
-            return Ok(outcome);
-        }
-        if let Some(comment) = request.comment {
-            if let Err(error) = self.github.react_to_comment(request.repo, comment.id).await {
-                tracing::warn!(%error, "could not add the reaction");
-            }
-        }
-        let mut last = Outcome::ignored("no command ran");
-        for command in commands {
-            last = match command {
-                Ok(command) => self.run_command(request, command).await?,
-                Err(CommandError::Malformed { line, reason }) => {
-                    let text = render::malformed_command(
-                        &line,
-                        &reason,
-                        &self.settings.command_prefix,
-                        &self.settings.trigger_label,
-                    );
-                    self.reply(request.repo, request.issue.number, "malformed", &text)
-                        .await?;
-                    Outcome::new(ActionTaken::Help, format!("malformed command: {reason}"))
-                }
-            };
-        }
-        Ok(last)
-    }
-
-    async fn run_command(
-        &self,
-        request: &Request<'_>,
-        command: Command,
-    ) -> Result<Outcome, HandlerError> {
-        match command {
-            Command::Run(ref text) | Command::New(ref text) => {
-                let branch = if request.issue.is_pull_request {
-                    let branches = self
-                        .github
-                        .pull_branches(request.repo, request.issue.number)
-                        .await?;
-                    if branches.is_fork_of(request.repo) {
-                        let text = render::fork_pull_request(branches.head_repo.as_deref());
-                        self.reply(request.repo, request.issue.number, "fork", &text)
-                            .await?;
-                        return Ok(Outcome::new(
-                            ActionTaken::Refused,
-                            "the pull request comes from a fork",
-                        ));
-                    }
-                    branches.head_ref
-                } else {
-                    request.default_branch.to_owned()
-                };
-                let (text, trigger) = match &command {
-                    Command::New(_) => (text.clone(), Trigger::Fresh),
-                    _ => {
-                        let (text, anyway) = take_anyway(text);
-                        (text, Trigger::Message { anyway })
-                    }
-                };
-                self.start_or_continue(request, Some(&text), &branch, trigger)
-                    .await
-            }
-            Command::Approve { plan } => self.approve(request, plan.as_deref()).await,
-            Command::Status => self.refresh(request).await,
-            Command::Help => {
-                let text =
-                    render::help(&self.settings.command_prefix, &self.settings.trigger_label);
-                self.reply(request.repo, request.issue.number, "help", &text)
-                    .await?;
-                Ok(Outcome::new(ActionTaken::Help, "replied with the commands"))
-            }
-        }
-    }
-
-    /// `None` when `actor` may start a session in `repo`; otherwise the outcome, with no
-    /// reply (for events that have no conversation to answer in, like a failed run).
-    async fn authorize_quietly(
-        &self,
-        repo: &RepoName,
-        actor: &Actor,
-    ) -> Result<Option<Outcome>, HandlerError> {
-        match check_sender(
-            actor,
-            &self.settings.own_logins,
-            &self.settings.allowed_bots,
-        ) {
-            SenderCheck::Ourselves => Ok(Some(Outcome::ignored("the bridge's own activity"))),
-            SenderCheck::UntrustedBot => Ok(Some(Outcome::ignored(format!(
-                "{} is a bot that is not in allowed-bots",
-                actor.login
-            )))),
-            SenderCheck::TrustedBot => Ok(None),
-            SenderCheck::CheckPermission => {
-                let permission = self.github.permission(repo, &actor.login).await?;
-                if permission.can_trigger() {
-                    Ok(None)
-                } else {
-                    Ok(Some(Outcome::new(
-                        ActionTaken::Refused,
-                        format!(
-                            "{} has {} access; write access is required",
-                            actor.login,
-                            permission.describe()
-                        ),
-                    )))
-                }
-            }
-        }
-    }
-
-    /// `None` when the sender may act; otherwise the outcome (ignored or refused, with the
-    /// one polite reply already posted for people without write access).
-    async fn authorize(&self, request: &Request<'_>) -> Result<Option<Outcome>, HandlerError> {
-        let sender = request.sender;
-        match check_sender(
-            sender,
-            &self.settings.own_logins,
-            &self.settings.allowed_bots,
-        ) {
-            SenderCheck::Ourselves => {
-                return Ok(Some(Outcome::ignored("the bridge's own activity")));
-            }
-            SenderCheck::UntrustedBot => {
-                return Ok(Some(Outcome::ignored(format!(
-                    "{} is a bot that is not in allowed-bots",
-                    sender.login
-                ))));
-            }
-            SenderCheck::TrustedBot => return Ok(None),
-            SenderCheck::CheckPermission => {}
-        }
-        let permission = self.github.permission(request.repo, &sender.login).await?;
-        if permission.can_trigger() {
-            return Ok(None);
-        }
-        let text = render::refused(&sender.login, &permission.describe());
-        self.reply(request.repo, request.issue.number, "refused", &text)
-            .await?;
-        Ok(Some(Outcome::new(
-            ActionTaken::Refused,
-            format!(
-                "{} has {} access; write access is required",
-                sender.login,
-                permission.describe()
-            ),
-        )))
+        drive(self, event, self.settings).await
     }
 }

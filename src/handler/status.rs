@@ -15,6 +15,7 @@
 //! this repository's source before anything is done with it.
 
 use super::{Handler, HandlerError};
+use crate::engine::decide::{belongs_to, Found, IssueSession, StatusComment};
 use crate::engine::event::RepoName;
 use crate::engine::marker::{Marker, MarkerCheck};
 use crate::engine::render::{self, StatusContext};
@@ -27,42 +28,26 @@ use crate::jules::{request_tag_of, Session};
 /// costs one `sessions.get`, and anyone can post one.
 const UNVERIFIED_CANDIDATES: usize = 3;
 
-/// The bridge's status comment on an issue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusComment {
-    pub id: u64,
-    pub body: String,
-}
-
-/// The issue's session, read from Jules and proven to belong to this repository.
-#[derive(Debug, Clone)]
-pub struct IssueSession {
-    pub session: Session,
-    pub marker: Marker,
-    /// The comment to edit; `None`: post a new status comment.
-    pub comment: Option<StatusComment>,
-}
-
-/// What looking for the issue's session found.
-#[derive(Debug, Clone)]
-pub enum Found {
-    /// No session (or only markers that proved nothing, or a session deleted in Jules).
-    Nothing,
-    Session(Box<IssueSession>),
-    /// A trusted pointer (the store, or a validly signed marker) names a session of another
-    /// repository. Nothing may be done with it.
-    Foreign {
-        session: String,
-        source: String,
-    },
-}
-
 /// The issue thread as one comment listing gives it.
 pub(super) struct Thread {
     pub comments: Vec<IssueComment>,
 }
 
 impl Thread {
+    /// The bridge's own "queued" comment, if any.
+    pub fn queued_comment(&self, own_logins: &[String]) -> Option<u64> {
+        self.comments
+            .iter()
+            .rev()
+            .filter(|c| {
+                own_logins
+                    .iter()
+                    .any(|own| own.eq_ignore_ascii_case(&c.author.login))
+            })
+            .find(|c| c.body.trim_end().ends_with(render::QUEUED_MARKER))
+            .map(|c| c.id)
+    }
+
     fn comment(&self, id: u64) -> Option<StatusComment> {
         self.comments
             .iter()
@@ -72,16 +57,6 @@ impl Thread {
                 body: comment.body.clone(),
             })
     }
-}
-
-/// True when `session` works on `repo`: its source is exactly this repository's source.
-/// GitHub names are case-insensitive; anything else (another repository, a repoless
-/// session, an alias the bridge did not create) is not ours.
-pub fn belongs_to(session: &Session, repo: &RepoName) -> bool {
-    session
-        .source_context
-        .as_ref()
-        .is_some_and(|context| context.source.eq_ignore_ascii_case(&repo.jules_source()))
 }
 
 /// True when the request tag the bridge put in the session's prompt names issue `issue` of
