@@ -1338,3 +1338,161 @@ async fn a_status_comment_from_an_older_key_is_adopted_not_duplicated() {
     let status = world.run("issue_comment", &comment("/jules status"), &[]);
     assert_eq!(status.outputs["session-name"], session, "{}", status.stdout);
 }
+
+impl World {
+    /// `jules-bridge simulate` on `payload` with read access to the same GitHub and Jules
+    /// and the Action's settings: the `action-taken` it predicts, and its whole report.
+    fn simulate(&self, event_name: &str, payload: &Value) -> (String, String) {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let event_path = self.dir.path().join(format!("simulated-{id}.json"));
+        std::fs::write(&event_path, serde_json::to_vec(payload).unwrap()).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_jules-bridge"))
+            .args(["simulate", "--event-name", event_name, "--event"])
+            .arg(&event_path)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("GITHUB_TOKEN", TOKEN)
+            .env("GITHUB_API_URL", self.github.url())
+            .env("JULES_API_KEY", KEY)
+            .env("JULES_API_URL", self.jules.url())
+            .output()
+            .expect("the binary runs");
+        let report = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{report}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let predicted = report
+            .lines()
+            .find_map(|line| line.strip_prefix("action-taken"))
+            .map(|value| value.trim().to_owned())
+            .unwrap_or_else(|| panic!("no action-taken line in:\n{report}"));
+        (predicted, report)
+    }
+}
+
+fn comment_by(login: &str, body: &str) -> Value {
+    fixture(
+        "issue_comment.created.json",
+        &[
+            ("/comment/body", json!(body)),
+            ("/comment/user/login", json!(login)),
+            ("/sender/login", json!(login)),
+        ],
+    )
+}
+
+/// Before every step of a conversation, `simulate` — reading the same GitHub and Jules — says
+/// what the Action will do; then the Action runs, and does exactly that. The dry run writes
+/// nothing anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulate_predicts_what_the_action_does_through_a_whole_conversation() {
+    let world = World::new().await;
+    world.github.set_permission(REPO, "a-reader", "read");
+    let other_label = fixture("issues.labeled.json", &[("/label/name", json!("bug"))]);
+    let code_block = comment("Try this:\n\n```\n/jules status\n```");
+    // (what a person does, the event, whether Jules writes its plan before this step)
+    let conversation: Vec<(&str, &str, Value, bool)> = vec![
+        ("someone adds the label `bug`", "issues", other_label, false),
+        (
+            "an early `/jules approve`",
+            "issue_comment",
+            comment("/jules approve"),
+            false,
+        ),
+        ("the trigger label", "issues", labeled(), false),
+        ("the trigger label again", "issues", labeled(), false),
+        (
+            "`/jules approve` before the plan was shown",
+            "issue_comment",
+            comment("/jules approve"),
+            true,
+        ),
+        (
+            "`/jules approve`",
+            "issue_comment",
+            comment("/jules approve"),
+            false,
+        ),
+        (
+            "a follow-up",
+            "issue_comment",
+            comment("/jules also update the changelog"),
+            false,
+        ),
+        (
+            "a reader's command",
+            "issue_comment",
+            comment_by("a-reader", "/jules delete everything"),
+            false,
+        ),
+        (
+            "a command in a code block",
+            "issue_comment",
+            code_block,
+            false,
+        ),
+        (
+            "`/jules help`",
+            "issue_comment",
+            comment("/jules help"),
+            false,
+        ),
+    ];
+    let mut transcript = String::new();
+    let mut session = String::new();
+    for (step, (what, event_name, payload, plan_first)) in conversation.iter().enumerate() {
+        if *plan_first {
+            world
+                .step_until(&session, State::AwaitingPlanApproval)
+                .await;
+        }
+        let writes_before = github_writes(&world.github).len();
+        let jules_before = jules_calls(&world.jules);
+        let (predicted, report) = world.simulate(event_name, payload);
+        assert_eq!(
+            github_writes(&world.github).len(),
+            writes_before,
+            "the dry run wrote to GitHub:\n{report}"
+        );
+        let jules_after = jules_calls(&world.jules);
+        for method in [
+            "sessions.create",
+            "sessions.sendMessage",
+            "sessions.approvePlan",
+        ] {
+            assert_eq!(
+                jules_after.get(method),
+                jules_before.get(method),
+                "the dry run called {method}:\n{report}"
+            );
+        }
+        let run = world.run(event_name, payload, &[]);
+        let taken = run.outputs["action-taken"].clone();
+        if taken == "created" {
+            session = run.outputs["session-name"].clone();
+        }
+        transcript.push_str(&format!(
+            "{step}. {what}: predicted {predicted}, did {taken}\n"
+        ));
+        assert_eq!(
+            predicted, taken,
+            "{transcript}\nsimulate said:\n{report}\nthe Action said:\n{}",
+            run.stdout
+        );
+    }
+    // The conversation went where it should: one session, approved, with the follow-up.
+    assert_eq!(world.jules.session_count(), 1, "{transcript}");
+    assert_eq!(
+        transcript
+            .lines()
+            .map(|line| line.rsplit(' ').next().unwrap())
+            .collect::<Vec<_>>(),
+        [
+            "ignored", "ignored", "created", "status", "refused", "approved", "messaged",
+            "refused", "ignored", "help"
+        ],
+        "{transcript}"
+    );
+}

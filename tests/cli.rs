@@ -319,6 +319,11 @@ fn simulate_explains_a_decision_without_credentials() {
         text.contains("Context: GitHub issue Codertocat/Hello-World#1"),
         "{text}"
     );
+    assert!(
+        text.contains("would       react 👀 to the comment"),
+        "{text}"
+    );
+    assert!(text.contains("action-taken created"), "{text}");
 
     let labeled = dir.join("issues.labeled.json");
     let output = Command::new(env!("CARGO_BIN_EXE_jules-bridge"))
@@ -326,8 +331,12 @@ fn simulate_explains_a_decision_without_credentials() {
         .arg(&labeled)
         .output()
         .unwrap();
-    assert!(stdout(&output)
-        .contains("decision    ignore: label `bug` is not the trigger label `jules-bridge`"));
+    let text = stdout(&output);
+    assert!(
+        text.contains("decision    ignored: label `bug` is not the trigger label `jules-bridge`"),
+        "{text}"
+    );
+    assert!(text.contains("action-taken ignored"), "{text}");
 }
 
 #[test]

@@ -220,20 +220,6 @@ async fn run_inner<W: Write>(
         .map_err(|err| format!("cannot read the event file {event_path}: {err}"))?;
     let event = parse_event(&event_name, &body).map_err(|err| err.to_string())?;
 
-    if inputs.dry_run {
-        let report = crate::simulate::explain(&event_name, &event, &inputs.settings, None).await;
-        commands.info(&report);
-        summary
-            .append(&format!(
-                "## jules-bridge (dry run)\n\n```text\n{report}\n```\n"
-            ))
-            .map_err(|err| format!("cannot write the step summary: {err}"))?;
-        outputs
-            .set("action-taken", "dry-run")
-            .map_err(|err| err.to_string())?;
-        return Ok(ExitCode::SUCCESS);
-    }
-
     let token = inputs.github_token.clone().ok_or(
         "the `github-token` input is empty; keep its default `${{ github.token }}` or pass a token",
     )?;
@@ -259,6 +245,28 @@ async fn run_inner<W: Write>(
         },
     )
     .map_err(|err| err.to_string())?;
+    if inputs.dry_run {
+        // The same decision, read-only: GitHub and Jules are read, nothing is written.
+        let report = crate::simulate::explain(
+            &event_name,
+            &event,
+            &inputs.settings,
+            Some(&github),
+            Some(&jules),
+        )
+        .await;
+        commands.info(&report);
+        summary
+            .append(&format!(
+                "## jules-bridge (dry run)\n\n```text\n{report}\n```\n"
+            ))
+            .map_err(|err| format!("cannot write the step summary: {err}"))?;
+        outputs
+            .set("action-taken", "dry-run")
+            .map_err(|err| err.to_string())?;
+        return Ok(ExitCode::SUCCESS);
+    }
+
     let handler = Handler {
         github: &github,
         jules: &jules,

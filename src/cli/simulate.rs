@@ -7,8 +7,11 @@ use clap::Args;
 use secrecy::SecretString;
 
 use super::exit;
+use crate::engine::ci_fixer::CiFixerPolicy;
+use crate::engine::marker::MarkerKey;
 use crate::github::GitHubClient;
 use crate::handler::Settings;
+use crate::jules::{ClientConfig, JulesClient};
 use crate::payload::parse_event;
 
 #[derive(Debug, Args)]
@@ -33,6 +36,18 @@ pub struct SimulateArgs {
     github_token: Option<String>,
     #[arg(long, env = "GITHUB_API_URL", default_value = "https://api.github.com")]
     github_api_url: String,
+    /// A Jules API key to read the session (optional: without it, assumed none).
+    /// With it, status markers are checked with the key the Action signs them with.
+    #[arg(long, env = "JULES_API_KEY", hide_env_values = true)]
+    jules_api_key: Option<String>,
+    #[arg(long, env = "JULES_API_URL", default_value = crate::jules::DEFAULT_API_URL)]
+    jules_api_url: String,
+    /// The bridge's own logins (comma-separated), as the Action's `bot-login`.
+    #[arg(long, default_value = "github-actions[bot]", value_delimiter = ',')]
+    bot_login: Vec<String>,
+    /// Bots allowed to trigger (comma-separated), as the Action's `allowed-bots`.
+    #[arg(long, value_delimiter = ',')]
+    allowed_bots: Vec<String>,
 }
 
 /// The event names the bridge acts on (see `crate::payload::parse_event`); any other is read
@@ -91,10 +106,20 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    let jules_key = args.jules_api_key.filter(|key| !key.trim().is_empty());
     let settings = Settings {
         trigger_label: args.trigger_label,
         command_prefix: args.command_prefix,
         prompt: args.prompt,
+        own_logins: args.bot_login,
+        allowed_bots: args.allowed_bots,
+        // As the Action: markers are signed with a key derived from the Jules API key, and
+        // the workflow that runs on `workflow_run` is the CI fixer's opt-in.
+        marker_key: jules_key
+            .as_deref()
+            .map(|key| MarkerKey::derive([key]))
+            .unwrap_or_else(MarkerKey::unkeyed),
+        ci_fixer: Some(CiFixerPolicy::default()),
         ..Settings::default()
     };
     let github = args
@@ -103,8 +128,24 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
         .and_then(|token| {
             GitHubClient::with_token(&args.github_api_url, SecretString::from(token)).ok()
         });
-    let report =
-        crate::simulate::explain(&args.event_name, &event, &settings, github.as_ref()).await;
+    let jules = jules_key.and_then(|key| {
+        JulesClient::new(
+            SecretString::from(key),
+            ClientConfig {
+                base_url: args.jules_api_url,
+                ..ClientConfig::default()
+            },
+        )
+        .ok()
+    });
+    let report = crate::simulate::explain(
+        &args.event_name,
+        &event,
+        &settings,
+        github.as_ref(),
+        jules.as_ref(),
+    )
+    .await;
     print!("{report}");
     ExitCode::SUCCESS
 }

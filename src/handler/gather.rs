@@ -15,7 +15,7 @@ impl Handler<'_> {
     }
 
     /// Learns what `query` asks into `facts`.
-    pub(super) async fn gather(
+    pub(crate) async fn gather(
         &self,
         request: &Request<'_>,
         query: &Query,

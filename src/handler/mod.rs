@@ -22,6 +22,7 @@ pub use crate::engine::decide::{
     belongs_to, ActionTaken, Admission, Facts, Found, IssueSession, StatusComment,
 };
 pub use crate::engine::settings::Settings;
+pub(crate) use gather::learn_from_github;
 
 /// The result of handling one event.
 #[derive(Debug, Clone)]
