@@ -10,7 +10,8 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::AppState;
-use crate::engine::event::{Event, EventKind};
+use crate::engine::decide::{housekeeping, Chore};
+use crate::engine::event::Event;
 use crate::handler::{Handler, HandlerError, Outcome};
 use crate::payload::parse_event;
 use crate::store::{Delivery, TrackedSession};
@@ -151,70 +152,64 @@ async fn process(state: &Arc<AppState>, delivery: &Delivery) -> Result<String, F
         message: err.to_string(),
         retry: false,
     })?;
-    match &event.kind {
-        EventKind::Installation { action } => {
-            let Some(installation) = event.installation_id.map(|id| id as i64) else {
-                return Ok("installation event without an installation".into());
-            };
-            if matches!(action.as_str(), "deleted" | "suspend") {
-                let dropped = state
-                    .store
-                    .drop_installation(installation)
-                    .await
-                    .map_err(store_failure)?;
-                let stopped = state
-                    .store
-                    .deactivate_installation(installation)
-                    .await
-                    .map_err(store_failure)?;
-                state.auth.forget(installation);
-                tracing::info!(
-                    installation,
-                    dropped,
-                    stopped,
-                    "installation removed: its pending work was dropped"
-                );
-                return Ok(format!("installation {action}: dropped {dropped} deliveries, stopped {stopped} sessions"));
-            }
-            Ok(format!("installation {action}: nothing to do"))
-        }
-        EventKind::Push {
-            git_ref,
-            changed_files,
+    match housekeeping(&event) {
+        Some(chore) => carry_out(state, chore).await,
+        None => handle_with_engine(state, delivery, &event).await,
+    }
+}
+
+/// Carries out the housekeeping the core asked for.
+async fn carry_out(state: &Arc<AppState>, chore: Chore) -> Result<String, Failure> {
+    match chore {
+        Chore::ForgetInstallation {
+            installation,
+            action,
         } => {
-            let Some(repo) = &event.repo else {
-                return Ok("push without a repository".into());
-            };
-            let on_default = git_ref == &format!("refs/heads/{}", repo.default_branch);
-            if on_default && changed_files.iter().any(|f| f == crate::repo_config::PATH) {
-                state.configs.invalidate(&repo.name.to_string());
-                return Ok("repository config changed: cache cleared".into());
-            }
-            Ok("push: nothing to do".into())
-        }
-        EventKind::IssueClosed { issue } => {
-            let Some(repo) = &event.repo else {
-                return Ok("no repository".into());
-            };
+            let installation = installation as i64;
+            let dropped = state
+                .store
+                .drop_installation(installation)
+                .await
+                .map_err(store_failure)?;
             let stopped = state
                 .store
-                .deactivate_issue(&repo.name.to_string(), issue.number as i64)
+                .deactivate_installation(installation)
+                .await
+                .map_err(store_failure)?;
+            state.auth.forget(installation);
+            tracing::info!(
+                installation,
+                dropped,
+                stopped,
+                "installation removed: its pending work was dropped"
+            );
+            Ok(format!(
+                "installation {action}: dropped {dropped} deliveries, stopped {stopped} sessions"
+            ))
+        }
+        Chore::ReloadConfig { repo } => {
+            state.configs.invalidate(&repo);
+            Ok("repository config changed: cache cleared".into())
+        }
+        Chore::StopRelay {
+            repo,
+            issue,
+            notice,
+        } => {
+            let stopped = state
+                .store
+                .deactivate_issue(&repo, issue as i64)
                 .await
                 .map_err(store_failure)?;
             for tracked in &stopped {
-                super::relay::tell_stopped(
-                    state,
-                    tracked,
-                    "Updates stopped: the issue was closed.",
-                )
-                .await;
+                super::relay::tell_stopped(state, tracked, notice).await;
             }
             Ok(format!(
                 "issue closed: stopped relaying {} sessions",
                 stopped.len()
             ))
         }
-        _ => handle_with_engine(state, delivery, &event).await,
+        Chore::Nothing(reason) => Ok(reason),
     }
 }
 

@@ -13,8 +13,11 @@
 //! command, dispatch, CI fixer); the shells only read, carry out and report. Nothing here does
 //! I/O: every branch is unit-tested, and `simulate` prints exactly what the Action will do.
 
+mod chores;
 mod facts;
 mod plan;
+
+pub use chores::{housekeeping, Chore};
 #[cfg(test)]
 mod tests;
 
