@@ -348,7 +348,9 @@ impl Shell for Rehearsal<'_> {
         let what = match effect {
             Effect::React { comment: Some(_) } => "react 👀 to the comment".to_owned(),
             Effect::React { comment: None } => "react 👀 to the issue".to_owned(),
-            Effect::Reply { kind, text, .. } => format!("reply ({kind}): {}", first_line(text)),
+            Effect::Reply { reply, .. } => {
+                format!("reply ({}): {}", reply.kind(), first_line(&reply.body()))
+            }
             Effect::PublishStatus(update) => {
                 let verb = if update.existing.is_some() {
                     "edit"

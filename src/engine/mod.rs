@@ -2,6 +2,7 @@
 
 pub mod ci_fixer;
 pub mod command;
+pub mod comment;
 pub mod decide;
 pub mod escape;
 pub mod event;

@@ -255,149 +255,12 @@ pub fn question_comment(view: &SessionView, requester: Option<&str>, prefix: &st
     )
 }
 
-/// A session's pull request that is behind its base branch.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StaleBase {
-    pub base: String,
-    pub head: String,
-    pub commits: u64,
-}
-
-/// The reply instead of sending a message to a session whose pull request is behind its base:
-/// Jules would revert the work merged since.
-pub fn stale_base(behind: &StaleBase, prefix: &str) -> String {
-    let commits = if behind.commits == 1 {
-        "1 commit".to_owned()
-    } else {
-        format!("{} commits", behind.commits)
-    };
-    format!(
-        "Not sent to Jules: its pull request branch {} is {commits} behind {} (work merged since the session started). Jules never rebases a session, so if it writes again its branch would revert that work.\n\n\
-         - `{prefix} new <task>` starts a fresh session from the current {} (this one is archived);\n\
-         - repeat your command with `--anyway` at its end to send it to this session regardless.",
-        escape::inline(&behind.head),
-        escape::inline(&behind.base),
-        escape::inline(&behind.base),
-    )
-}
-
 /// The notice on the status comment after a message to a session whose plan was approved:
 /// Jules carries an approval forward, so a plan revised after the message will not wait.
 pub fn message_after_approval(prefix: &str) -> String {
     format!(
         "Message sent. A plan of this session was already approved, and Jules carries that approval forward: if the message makes it revise the plan, the new plan runs without waiting for `{prefix} approve`."
     )
-}
-
-/// The last line of a "queued" comment, so the comment is found and turned into the status
-/// comment when the session starts.
-pub const QUEUED_MARKER: &str = "<!-- jules-bridge:queued -->";
-
-/// A request that waits for a free slot.
-pub fn queued_comment(position: i64, reason: &str, requester: Option<&str>) -> String {
-    let requested = requester
-        .map(|login| format!(" · requested by @{login}"))
-        .unwrap_or_default();
-    format!(
-        "⏳ **Queued** (position {position}){requested}\n\n{}. Jules will start as soon as a slot frees; this comment will show the session then.\n\n{QUEUED_MARKER}",
-        one_line(reason)
-    )
-}
-
-/// The reply to `/jules help` and to a malformed command.
-pub fn help(prefix: &str, trigger_label: &str) -> String {
-    format!(
-        "**jules-bridge** starts and steers [Jules](https://jules.google) sessions from this conversation.\n\n\
-         | command | what it does |\n|---|---|\n\
-         | `{prefix} <text>` | start a session with `<text>` as the task (the issue is the context), or send `<text>` to the running session |\n\
-         | `{prefix} approve [PLAN]` | approve the pending plan; with `PLAN` (the id shown in the status comment) only if it is still that plan |\n\
-         | `{prefix} new <text>` | start a fresh session with `<text>`, from the current branch head; the running one is archived |\n\
-         | `{prefix} status` | refresh the status comment now |\n\
-         | `{prefix} help` | this help |\n\n\
-         Adding the label `{trigger_label}` to an issue or same-repository pull request also starts a session. \
-         Only people with write access to the repository can use these commands."
-    )
-}
-
-/// The reply to a command the bridge could not read. The line is the person's own text, so
-/// it is echoed escaped, never inside a code span it could close.
-pub fn malformed_command(line: &str, reason: &str, prefix: &str, trigger_label: &str) -> String {
-    format!(
-        "I could not read this command: {}\n\n{reason}\n\n{}",
-        escape::inline(&truncate_chars(line, 200)),
-        help(prefix, trigger_label)
-    )
-}
-
-fn truncate_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
-
-/// The one polite reply to someone without write access.
-pub fn refused(login: &str, permission: &str) -> String {
-    format!(
-        "Sorry @{login}, only people with write access to this repository can start or steer Jules sessions (you have {permission} access). \
-         A maintainer can add the trigger label or comment the command instead."
-    )
-}
-
-pub fn fork_pull_request(head_repo: Option<&str>) -> String {
-    format!(
-        "Jules can only work on branches of this repository, and this pull request comes from {}. \
-         A maintainer can push the branch here and label that pull request, or open an issue and label it.",
-        head_repo
-            .map(|repo| format!("the fork {}", escape::inline(repo)))
-            .unwrap_or_else(|| "a deleted fork".to_owned())
-    )
-}
-
-pub fn nothing_to_approve(view: &SessionView, prefix: &str) -> String {
-    format!(
-        "There is no plan waiting for approval in [session {}]({}) (it is {}). Reply `{prefix} status` to refresh the status comment.",
-        short_session(&view.id),
-        view.url,
-        state_words(&view.state)
-    )
-}
-
-pub fn no_session(prefix: &str) -> String {
-    format!(
-        "There is no Jules session for this conversation yet. Start one with `{prefix} <what to do>`."
-    )
-}
-
-/// A bare `/jules approve` while the status comment did not show the pending plan (it was
-/// revised, or had not been shown yet): the comment now shows it.
-pub fn plan_not_shown_yet(pending: &str, prefix: &str) -> String {
-    format!(
-        "Not approved yet: the plan waiting now (`{pending}`) is not the one the status comment showed when you replied. \
-         The status comment shows it now; read it, then reply `{prefix} approve {pending}`."
-    )
-}
-
-/// A trusted pointer of this issue names a session of another repository.
-pub fn foreign_session() -> String {
-    "I did not act: the session this conversation points at does not belong to this repository. \
-     Nothing was sent to it. A maintainer can start a new session with the trigger label or a command."
-        .to_owned()
-}
-
-pub fn plan_mismatch(given: &str, pending: &str, prefix: &str) -> String {
-    format!(
-        "Not approved: you approved plan {}, but the plan waiting now is `{pending}` (Jules revised it). \
-         Read the plan in the status comment, then reply `{prefix} approve {pending}`.",
-        escape::inline(given)
-    )
-}
-
-/// An error a person must know about, in plain words. Jules' own error text is not
-/// posted (it can name internals and is not written for the people on a public issue):
-/// the operator finds it in the logs or the delivery.
-pub fn error_comment(what: &str, next: &str) -> String {
-    format!("⚠️ **{what}**\n\n{next}")
 }
 
 /// A state in words, for sentences.
@@ -416,14 +279,14 @@ pub fn state_words(state: &State) -> String {
     }
 }
 
-fn short_session(id: &str) -> String {
+pub(crate) fn short_session(id: &str) -> String {
     match id.char_indices().nth(6) {
         Some((cut, _)) => format!("{}…", &id[..cut]),
         None => id.to_owned(),
     }
 }
 
-fn one_line(text: &str) -> String {
+pub(crate) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -560,7 +423,13 @@ mod tests {
             status_comment(&asking, &ctx()),
             status_comment(&done, &ctx()),
             question_comment(&asking, Some("alice"), "/jules"),
-            malformed_command(planted, "unknown", "/jules", "jules-bridge"),
+            crate::engine::comment::Reply::Malformed {
+                line: planted.into(),
+                reason: "unknown".into(),
+                prefix: "/jules".into(),
+                trigger_label: "jules-bridge".into(),
+            }
+            .body(),
         ] {
             let body = text.trim_end_matches(MARKER);
             assert!(!body.contains("<!--"), "{text}");

@@ -101,7 +101,10 @@ impl Handler<'_> {
                     tracing::warn!(%error, "could not add the reaction");
                 }
             }
-            Effect::Reply { issue, kind, text } => self.reply(repo, *issue, kind, text).await?,
+            Effect::Reply { issue, reply } => {
+                self.reply(repo, *issue, reply.kind(), &reply.body())
+                    .await?
+            }
             Effect::PublishStatus(update) => {
                 let id = self
                     .publish_view(

@@ -44,7 +44,11 @@ impl Thread {
                     .iter()
                     .any(|own| own.eq_ignore_ascii_case(&c.author.login))
             })
-            .find(|c| c.body.trim_end().ends_with(render::QUEUED_MARKER))
+            .find(|c| {
+                c.body
+                    .trim_end()
+                    .ends_with(crate::engine::comment::QUEUED_MARKER)
+            })
             .map(|c| c.id)
     }
 

@@ -4,10 +4,10 @@
 
 use std::collections::HashMap;
 
+use crate::engine::comment::StaleBase;
 use crate::engine::event::PullBranches;
 use crate::engine::marker::Marker;
 use crate::engine::policy::Permission;
-use crate::engine::render::StaleBase;
 use crate::jules::{Activity, Session};
 
 /// The bridge's status comment on an issue.

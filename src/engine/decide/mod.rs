@@ -28,13 +28,14 @@ pub use plan::{
 
 use super::ci_fixer;
 use super::command::{new_commands, parse_commands, take_anyway, Command, CommandError};
+use super::comment::{Reply, StaleBase};
 use super::escape;
 use super::event::{
     Actor, Comment, Event, EventKind, Issue, PullBranches, RepoName, Repository, WorkflowRun,
 };
 use super::policy::{check_sender, Permission, SenderCheck};
 use super::prompt::{build_prompt, short_title, PromptParts};
-use super::render::{self, StaleBase};
+use super::render;
 use super::request_tag;
 use super::settings::Settings;
 use super::status::SessionView;
@@ -306,8 +307,10 @@ pub fn open(conversation: &Conversation, settings: &Settings, facts: &Facts) -> 
         Authorization::Refused { reason, permission } => Opening::Step(Plan::then(
             vec![Effect::Reply {
                 issue: conversation.issue.number,
-                kind: "refused",
-                text: render::refused(&sender.login, &permission),
+                reply: Reply::Refused {
+                    login: sender.login.clone(),
+                    permission,
+                },
             }],
             ActionTaken::Refused,
             reason,
@@ -330,23 +333,26 @@ pub fn decide(request: &Request<'_>, work: &Work, facts: &Facts) -> Step {
         Work::Status => refresh(request, facts),
         Work::Help => {
             let settings = request.settings;
-            let text = render::help(&settings.command_prefix, &settings.trigger_label);
+            let help = Reply::Help {
+                prefix: settings.command_prefix.clone(),
+                trigger_label: settings.trigger_label.clone(),
+            };
             Plan::then(
-                vec![reply(request, "help", text)],
+                vec![reply(request, help)],
                 ActionTaken::Help,
                 "replied with the commands",
             )
         }
         Work::Malformed { line, reason } => {
             let settings = request.settings;
-            let text = render::malformed_command(
-                line,
-                reason,
-                &settings.command_prefix,
-                &settings.trigger_label,
-            );
+            let malformed = Reply::Malformed {
+                line: line.clone(),
+                reason: reason.clone(),
+                prefix: settings.command_prefix.clone(),
+                trigger_label: settings.trigger_label.clone(),
+            };
             Plan::then(
-                vec![reply(request, "malformed", text)],
+                vec![reply(request, malformed)],
                 ActionTaken::Help,
                 format!("malformed command: {reason}"),
             )
@@ -360,11 +366,10 @@ fn issue_number(request: &Request<'_>) -> u64 {
     request.issue.map_or(0, |issue| issue.number)
 }
 
-fn reply(request: &Request<'_>, kind: &'static str, text: String) -> Effect {
+fn reply(request: &Request<'_>, reply: Reply) -> Effect {
     Effect::Reply {
         issue: issue_number(request),
-        kind,
-        text,
+        reply,
     }
 }
 
@@ -404,7 +409,7 @@ macro_rules! known {
 
 fn refuse_foreign(request: &Request<'_>, session: &str) -> Step {
     Plan::then(
-        vec![reply(request, "foreign", render::foreign_session())],
+        vec![reply(request, Reply::Foreign)],
         ActionTaken::Refused,
         format!(
             "{session} does not belong to {}; nothing was done with it",
@@ -536,7 +541,12 @@ fn start(
             vec![Effect::PublishQueued {
                 issue: number,
                 existing: queued_comment,
-                text: render::queued_comment(position, reason, requester.as_deref()),
+                text: Reply::Queued {
+                    position,
+                    reason: reason.to_owned(),
+                    requester: requester.clone(),
+                }
+                .body(),
             }],
             ActionTaken::Queued,
             format!("queued at position {position}: {reason}"),
@@ -574,7 +584,7 @@ fn start(
             Some(Err(failure)) => {
                 return Step::Plan(Plan {
                     effects: create_failure_reply(settings, *failure)
-                        .map(|text| reply(request, "create-failure", text))
+                        .map(|failed| reply(request, failed))
                         .into_iter()
                         .collect(),
                     finish: Finish::FailWithLastError,
@@ -634,9 +644,11 @@ fn first_attempt(
 /// The head branch of a same-repository pull request; a fork's is refused with a reply.
 fn head_branch(request: &Request<'_>, branches: &PullBranches) -> Result<String, Step> {
     if branches.is_fork_of(&request.repo.name) {
-        let text = render::fork_pull_request(branches.head_repo.as_deref());
+        let fork = Reply::Fork {
+            head_repo: branches.head_repo.clone(),
+        };
         return Err(Plan::then(
-            vec![reply(request, "fork", text)],
+            vec![reply(request, fork)],
             ActionTaken::Refused,
             "the pull request comes from a fork; Jules can only work on this repository's branches",
         ));
@@ -707,9 +719,12 @@ fn stale_base(request: &Request<'_>, session: &Session, facts: &Facts) -> Option
         })),
         Some(None) => None,
         Some(Some(behind)) => {
-            let text = render::stale_base(behind, &request.settings.command_prefix);
+            let stale = Reply::StaleBase {
+                behind: behind.clone(),
+                prefix: request.settings.command_prefix.clone(),
+            };
             Some(Plan::then(
-                vec![reply(request, "stale-base", text)],
+                vec![reply(request, stale)],
                 ActionTaken::Refused,
                 format!(
                     "not sent: the pull request is {} commits behind `{}`",
@@ -730,7 +745,12 @@ fn approve(request: &Request<'_>, plan_prefix: Option<&str>, facts: &Facts) -> S
         Found::Foreign { session, .. } => return refuse_foreign(request, session),
         Found::Nothing => {
             return Plan::then(
-                vec![reply(request, "no-session", render::no_session(prefix))],
+                vec![reply(
+                    request,
+                    Reply::NoSession {
+                        prefix: prefix.clone(),
+                    },
+                )],
                 ActionTaken::Ignored,
                 "there is no session to approve",
             )
@@ -769,30 +789,40 @@ fn approve(request: &Request<'_>, plan_prefix: Option<&str>, facts: &Facts) -> S
             "no plan is waiting for approval ({})",
             render::state_words(&view.state)
         );
-        let text = render::nothing_to_approve(&view, prefix);
+        let nothing = Reply::NothingToApprove {
+            view: Box::new(view.clone()),
+            prefix: prefix.clone(),
+        };
         return publish(
             issue_number(request),
             found,
             session,
             view,
             None,
-            vec![reply(request, "nothing-to-approve", text)],
+            vec![reply(request, nothing)],
             Vec::new(),
             (ActionTaken::Ignored, reason),
         );
     };
     let unseen = match plan_prefix {
         Some(given) if !plan.id.to_lowercase().starts_with(&given.to_lowercase()) => {
-            Some(render::plan_mismatch(given, plan.short_id(), prefix))
+            Some(Reply::PlanMismatch {
+                given: given.to_owned(),
+                pending: plan.short_id().to_owned(),
+                prefix: prefix.clone(),
+            })
         }
         Some(_) => None,
         // A bare approve stands for the plan the person saw in the status comment.
         None if found.marker.plan.as_deref() != Some(plan.short_id()) => {
-            Some(render::plan_not_shown_yet(plan.short_id(), prefix))
+            Some(Reply::PlanNotShownYet {
+                pending: plan.short_id().to_owned(),
+                prefix: prefix.clone(),
+            })
         }
         None => None,
     };
-    if let Some(text) = unseen {
+    if let Some(not_approved) = unseen {
         let reason = format!(
             "plan {} is not the plan the person approved",
             plan.short_id()
@@ -805,7 +835,7 @@ fn approve(request: &Request<'_>, plan_prefix: Option<&str>, facts: &Facts) -> S
             view,
             None,
             Vec::new(),
-            vec![reply(request, "not-approved", text)],
+            vec![reply(request, not_approved)],
             (ActionTaken::Refused, reason),
         );
     }
@@ -835,8 +865,9 @@ fn refresh(request: &Request<'_>, facts: &Facts) -> Step {
         Found::Nothing => Plan::then(
             vec![reply(
                 request,
-                "no-session",
-                render::no_session(&request.settings.command_prefix),
+                Reply::NoSession {
+                    prefix: request.settings.command_prefix.clone(),
+                },
             )],
             ActionTaken::Ignored,
             "there is no session for this issue",
@@ -987,7 +1018,12 @@ fn fix_ci(request: &Request<'_>, run: &WorkflowRun, facts: &Facts) -> Step {
                     vec![Effect::PublishQueued {
                         issue: target,
                         existing: None,
-                        text: render::queued_comment(*position, reason, None),
+                        text: Reply::Queued {
+                            position: *position,
+                            reason: reason.clone(),
+                            requester: None,
+                        }
+                        .body(),
                     }],
                     ActionTaken::Queued,
                     format!("queued at position {position}: {reason}"),
@@ -1086,41 +1122,15 @@ fn new_session(
 
 /// What the people on the issue are told when Jules did not start the session; `None` when
 /// a server attempt that will be retried stays quiet (they hear only the final answer).
-pub fn create_failure_reply(settings: &Settings, failure: CreateFailure) -> Option<String> {
-    let prefix = &settings.command_prefix;
+pub fn create_failure_reply(settings: &Settings, failure: CreateFailure) -> Option<Reply> {
     if matches!(failure, CreateFailure::Other { transient: true }) && !settings.final_attempt {
         return None;
     }
-    let in_action = settings.run_url.is_some();
-    let where_to_look = if in_action {
-        "check the workflow run"
-    } else {
-        "an operator can see the error with `jules-bridge deliveries list`"
-    };
-    let (what, next) = match failure {
-        CreateFailure::AtLimit => (
-            "Jules is at its session limit",
-            format!("Nothing was started. Try again later with `{prefix} <task>` or by re-adding the label."),
-        ),
-        CreateFailure::Unauthenticated => (
-            "Jules rejected the API key",
-            if in_action {
-                "A maintainer needs to update the Jules API key secret of this workflow.".to_owned()
-            } else {
-                // Server mode: the key is the operator's, not this repository's.
-                "The operator of this jules-bridge installation needs to check its Jules API key; nothing in this repository can fix it.".to_owned()
-            },
-        ),
-        CreateFailure::SourceNotFound => (
-            "Jules cannot see this repository",
-            "Connect the repository to Jules at jules.google.com, then try again.".to_owned(),
-        ),
-        CreateFailure::Other { .. } => (
-            "Jules could not start a session",
-            format!("Nothing was started. Try again with `{prefix} <task>`; if it keeps failing, {where_to_look}."),
-        ),
-    };
-    Some(render::error_comment(what, &next))
+    Some(Reply::CreateFailed {
+        failure,
+        prefix: settings.command_prefix.clone(),
+        in_action: settings.run_url.is_some(),
+    })
 }
 
 /// True when `session` works on `repo`: its source is exactly this repository's source.

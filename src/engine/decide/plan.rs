@@ -5,6 +5,7 @@ use crate::engine::status::SessionView;
 use crate::jules::{NewSession, Session};
 
 use super::facts::StatusComment;
+use crate::engine::comment::Reply;
 
 /// The next thing a shell must do for a request.
 #[derive(Debug, Clone, PartialEq)]
@@ -153,12 +154,8 @@ pub enum Effect {
     /// 👀 on the triggering comment, or on the issue for a label. A courtesy: its failure is
     /// logged, never fatal.
     React { comment: Option<u64> },
-    /// A reply on the issue, posted at most once per request (`kind` numbers its key).
-    Reply {
-        issue: u64,
-        kind: &'static str,
-        text: String,
-    },
+    /// A reply on the issue, posted at most once per request (its kind numbers its key).
+    Reply { issue: u64, reply: Reply },
     /// Post or edit the issue's one status comment.
     PublishStatus(Box<StatusUpdate>),
     /// Post the "queued" comment, or edit the one an earlier request left.

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use super::*;
+use crate::engine::comment::Reply;
 use crate::engine::marker::Marker;
 use crate::jules::{Activity, ActivityPage};
 use crate::payload::parse_event;
@@ -136,7 +137,7 @@ impl Transcript {
             .effects
             .iter()
             .filter_map(|effect| match effect {
-                Effect::Reply { kind, .. } => Some(*kind),
+                Effect::Reply { reply, .. } => Some(reply.kind()),
                 _ => None,
             })
             .collect()
@@ -367,7 +368,7 @@ fn a_reader_gets_one_polite_reply_and_a_writer_gets_eyes_on_the_comment() {
     };
     assert!(matches!(
         &refused.effects[..],
-        [Effect::Reply { kind: "refused", text, .. }] if text.contains("you have read access")
+        [Effect::Reply { reply, .. }] if reply.kind() == "refused" && reply.body().contains("you have read access")
     ));
     let write = Facts {
         permission: Some(Permission::Write),
@@ -627,7 +628,7 @@ fn a_bare_approve_approves_only_the_plan_the_status_comment_showed() {
             [
                 Effect::PublishStatus(_),
                 Effect::Reply {
-                    kind: "not-approved",
+                    reply: Reply::PlanNotShownYet { .. },
                     ..
                 }
             ]
@@ -783,7 +784,9 @@ fn a_failed_create_is_told_once_on_the_last_attempt_only() {
     );
     assert_eq!(last.replies(), ["create-failure"]);
     // Permanent answers are told at once, in words that say who can fix them.
-    let text = create_failure_reply(&first, CreateFailure::SourceNotFound).unwrap();
+    let text = create_failure_reply(&first, CreateFailure::SourceNotFound)
+        .unwrap()
+        .body();
     assert!(text.contains("Jules cannot see this repository"), "{text}");
 }
 
