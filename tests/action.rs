@@ -1441,6 +1441,9 @@ async fn simulate_predicts_what_the_action_does_through_a_whole_conversation() {
         ),
     ];
     let mut transcript = String::new();
+    // What people read on the issue, step by step: the comments the bridge posted or edited.
+    let mut thread = String::new();
+    let mut seen: HashMap<u64, String> = HashMap::new();
     let mut session = String::new();
     for (step, (what, event_name, payload, plan_first)) in conversation.iter().enumerate() {
         if *plan_first {
@@ -1481,7 +1484,18 @@ async fn simulate_predicts_what_the_action_does_through_a_whole_conversation() {
             "{transcript}\nsimulate said:\n{report}\nthe Action said:\n{}",
             run.stdout
         );
+        thread.push_str(&format!("## {what} ({taken})\n"));
+        for comment in world.comments(1) {
+            let verb = match seen.get(&comment.id) {
+                None => "posted",
+                Some(before) if *before != comment.body => "edited",
+                Some(_) => continue,
+            };
+            seen.insert(comment.id, comment.body.clone());
+            thread.push_str(&format!("### bridge {verb}:\n{}\n", comment.body));
+        }
     }
+    insta::assert_snapshot!(redact(&world, &session, &thread).await);
     // The conversation went where it should: one session, approved, with the follow-up.
     assert_eq!(world.jules.session_count(), 1, "{transcript}");
     assert_eq!(
@@ -1495,4 +1509,38 @@ async fn simulate_predicts_what_the_action_does_through_a_whole_conversation() {
         ],
         "{transcript}"
     );
+}
+
+/// `text` with what changes from run to run (the session's id, its plans' ids, marker
+/// signatures) replaced by stable names.
+async fn redact(world: &World, session: &str, text: &str) -> String {
+    let mut text = text.to_owned();
+    let activities = world.client.all_activities(session, None).await.unwrap();
+    let plans: Vec<String> = activities
+        .iter()
+        .filter_map(|activity| match &activity.kind {
+            jules_bridge::jules::ActivityKind::PlanGenerated(generated) => {
+                Some(generated.plan.id.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    for (n, plan) in plans.iter().enumerate() {
+        text = text.replace(plan.as_str(), &format!("PLAN{n}"));
+        text = text.replace(&plan[..6], &format!("PLAN{n}"));
+    }
+    let id = session.trim_start_matches("sessions/");
+    text = text.replace(id, "SESSION");
+    // The status comment's short form of it.
+    text = text.replace(&id[..6], "SESSION");
+    // The marker's signature: everything between `sig=` and the end of the comment.
+    let mut redacted = String::new();
+    for line in text.lines() {
+        match line.split_once(" sig=") {
+            Some((head, _)) => redacted.push_str(&format!("{head} sig=SIG -->")),
+            None => redacted.push_str(line),
+        }
+        redacted.push('\n');
+    }
+    redacted
 }
