@@ -55,6 +55,12 @@ pub enum Reply {
         /// The Action (a workflow run to look at) rather than the server.
         in_action: bool,
     },
+    /// Jules asks something: a new comment, so the requester is notified.
+    Question {
+        view: Box<SessionView>,
+        requester: Option<String>,
+        prefix: String,
+    },
     /// The request waits for a slot.
     Queued {
         position: i64,
@@ -78,6 +84,7 @@ impl Reply {
             Reply::PlanNotShownYet { .. } | Reply::PlanMismatch { .. } => "not-approved",
             Reply::StaleBase { .. } => "stale-base",
             Reply::CreateFailed { .. } => "create-failure",
+            Reply::Question { .. } => "question",
             Reply::Queued { .. } => "queued",
         }
     }
@@ -112,6 +119,11 @@ impl Reply {
                 prefix,
                 in_action,
             } => create_failed(*failure, prefix, *in_action),
+            Reply::Question {
+                view,
+                requester,
+                prefix,
+            } => super::render::question_comment(view, requester.as_deref(), prefix),
             Reply::Queued {
                 position,
                 reason,

@@ -5,9 +5,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::StatusComment;
 use super::{Handler, HandlerError, Report};
-use crate::engine::render;
+use crate::engine::decide::progress;
 use crate::engine::status::SessionView;
 use crate::jules::{Session, State, WatchEvent, WatchOptions};
 
@@ -40,7 +39,8 @@ impl Handler<'_> {
         poll: Duration,
     ) -> Result<Followed, HandlerError> {
         let mut last: Option<Box<Session>> = None;
-        let mut asked = false;
+        // The questions already posted during this run, by activity.
+        let mut asked = std::collections::HashSet::new();
         let mut plan_seen = false;
         let watching = async {
             let events = self
@@ -79,41 +79,34 @@ impl Handler<'_> {
         }
     }
 
+    /// Shows the session's progress on the status comment of `report`, and Jules'
+    /// question (once per question) as its own comment: the same step the server's relay
+    /// takes (`engine::decide::progress`).
     async fn report_progress(
         &self,
         session: &Session,
         report: Option<&Report>,
-        asked: &mut bool,
+        asked: &mut std::collections::HashSet<String>,
     ) -> Result<SessionView, HandlerError> {
+        let activities = self.jules.all_activities(&session.name, None).await?;
+        let requester = report.and_then(|report| report.requester.as_deref());
+        let progress = progress(
+            session,
+            &activities,
+            requester,
+            &self.settings.command_prefix,
+        );
         let Some(report) = report else {
-            let activities = self.jules.all_activities(&session.name, None).await?;
-            return Ok(SessionView::new(session, &activities));
+            return Ok(progress.view);
         };
-        let existing = report.status_comment_id.map(|id| StatusComment {
-            id,
-            body: String::new(),
-        });
-        let (view, _) = self
-            .publish_status(
-                &report.repo,
-                report.issue,
-                session,
-                report.requester.as_deref(),
-                existing.as_ref(),
-                None,
-            )
-            .await?;
-        if view.state == State::AwaitingUserFeedback && !*asked {
-            *asked = true;
-            let text = render::question_comment(
-                &view,
-                report.requester.as_deref(),
-                &self.settings.command_prefix,
-            );
-            self.github
-                .create_comment(&report.repo, report.issue, &text)
-                .await?;
+        self.show_view(&progress.view, report, None).await?;
+        if let Some(question) = progress.question {
+            if asked.insert(question.activity) {
+                self.github
+                    .create_comment(&report.repo, report.issue, &question.reply.body())
+                    .await?;
+            }
         }
-        Ok(view)
+        Ok(progress.view)
     }
 }

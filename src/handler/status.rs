@@ -206,30 +206,6 @@ impl Handler<'_> {
         Ok(None)
     }
 
-    /// Reads the session's activities, renders the status comment and posts it (first time)
-    /// or edits it in place (only when the text changed).
-    pub(super) async fn publish_status(
-        &self,
-        repo: &RepoName,
-        issue: u64,
-        session: &Session,
-        requester: Option<&str>,
-        existing: Option<&StatusComment>,
-        notice: Option<&str>,
-    ) -> Result<(SessionView, u64), HandlerError> {
-        let activities = if session.create_time.is_some() {
-            self.jules.all_activities(&session.name, None).await?
-        } else {
-            // A sparse create answer: the session has no activities yet.
-            Vec::new()
-        };
-        let view = SessionView::new(session, &activities);
-        let id = self
-            .publish_view(repo, issue, &view, requester, existing, notice)
-            .await?;
-        Ok((view, id))
-    }
-
     /// Renders `view` and posts or edits the status comment; returns its id.
     pub(super) async fn publish_view(
         &self,

@@ -20,11 +20,11 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::AppState;
+use crate::engine::decide::progress;
 use crate::engine::event::RepoName;
-use crate::engine::render;
 use crate::engine::status::SessionView;
 use crate::handler::{Handler, Report};
-use crate::jules::{Activity, ActivityKind, JulesError, Session, State};
+use crate::jules::{Activity, JulesError, Session, State};
 use crate::store::TrackedSession;
 
 const LEASE_KEY: &str = "relay";
@@ -327,7 +327,6 @@ async fn relay_session(
         .get(&tracked.name)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let view = SessionView::new(session, all);
 
     let repo = RepoName::parse(&tracked.repo).ok_or_else(|| {
         crate::store::StoreError::Invalid(format!(
@@ -357,29 +356,26 @@ async fn relay_session(
         status_comment_id: tracked.status_comment_id.map(|id| id as u64),
         requester: tracked.requester.clone(),
     };
-    let comment_id = handler.show_view(&view, &report, None).await?;
-
-    // A question must notify the requester: a new comment, once per question.
-    if view.state == State::AwaitingUserFeedback {
-        let question = all
-            .iter()
-            .rev()
-            .find(|a| matches!(a.kind, ActivityKind::AgentMessaged(_)));
-        if let Some(question) = question {
-            if state
-                .store
-                .record_relayed(&tracked.name, &question.id, "question")
-                .await?
-            {
-                let text = render::question_comment(
-                    &view,
-                    tracked.requester.as_deref(),
-                    &settings.command_prefix,
-                );
-                github.create_comment(&repo, report.issue, &text).await?;
-            }
+    let progress = progress(
+        session,
+        all,
+        tracked.requester.as_deref(),
+        &settings.command_prefix,
+    );
+    let comment_id = handler.show_view(&progress.view, &report, None).await?;
+    if let Some(question) = progress.question {
+        // Recorded before it is posted: a restart never asks the same question twice.
+        if state
+            .store
+            .record_relayed(&tracked.name, &question.activity, "question")
+            .await?
+        {
+            github
+                .create_comment(&repo, report.issue, &question.reply.body())
+                .await?;
         }
     }
+    let view = progress.view;
 
     let newest = new
         .iter()
@@ -393,7 +389,7 @@ async fn relay_session(
         status_comment_id: Some(comment_id as i64),
         // COMPLETED is not final, but a finished session needs no polling until a message
         // wakes it (the handler marks it active again then).
-        active: !view.state.is_finished(),
+        active: progress.keep_following,
         checked_at: Some(Utc::now()),
         ..tracked.clone()
     };

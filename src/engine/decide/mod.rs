@@ -16,8 +16,10 @@
 mod chores;
 mod facts;
 mod plan;
+mod progress;
 
 pub use chores::{housekeeping, Chore};
+pub use progress::{progress, Progress, Question};
 #[cfg(test)]
 mod tests;
 
