@@ -1500,3 +1500,76 @@ async fn a_session_deleted_in_jules_is_no_longer_relayed_and_the_issue_says_so()
     assert_eq!(world.bot_comments(109).len(), 1, "no other comment");
     bridge.stop().await;
 }
+
+/// `daily_session_budget: 1`: the first request of the UTC day starts a session; the next
+/// ones wait in the queue, told why and where they stand, and still wait once the first
+/// session has finished (the budget is per day, not per running session).
+async fn the_daily_budget_queues_the_next_requests(db: Db) {
+    let world = World::new(db).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "require_plan_approval: false\nlimits:\n  daily_session_budget: 1\n",
+    );
+    let bridge = world.start(2).await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &labeled_issue(760)).await,
+        202
+    );
+    eventually("the first status comment", || async {
+        !world.status_body(760).is_empty()
+    })
+    .await;
+    for (number, position) in [(761, 1), (762, 2)] {
+        assert_eq!(
+            world
+                .deliver(&bridge, "issues", &labeled_issue(number))
+                .await,
+            202
+        );
+        eventually("the request is queued with its position", || async {
+            world.bot_comments(number).iter().any(|c| {
+                c.body
+                    .starts_with(&format!("⏳ **Queued** (position {position})"))
+                    && c.body.contains(
+                        "This repository's budget of 1 Jules sessions per day is used up (it resets at 00:00 UTC)",
+                    )
+            })
+        })
+        .await;
+    }
+    // The first session finishes: a slot is free, the day's budget is not.
+    let first = session_of(&world, 760).await;
+    for _ in 0..12 {
+        step(&world.jules, 1).await;
+        if world.client.get_session(&first).await.unwrap().state == State::Completed {
+            break;
+        }
+    }
+    eventually("the relay shows the first session done", || async {
+        world.status_body(760).starts_with("✅ **Done**")
+    })
+    .await;
+    idle(&world, &bridge).await;
+    assert_eq!(world.jules.session_count(), 1, "Jules was asked once");
+    for number in [761, 762] {
+        let comments = world.bot_comments(number);
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(
+            comments[0].body.starts_with("⏳ **Queued**"),
+            "{}",
+            comments[0].body
+        );
+    }
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_budget_queues_the_next_requests_on_sqlite() {
+    the_daily_budget_queues_the_next_requests(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_budget_queues_the_next_requests_on_postgres() {
+    the_daily_budget_queues_the_next_requests(Db::Postgres).await;
+}
