@@ -484,3 +484,46 @@ async fn a_push_that_changes_the_file_takes_effect_at_once() {
     assert_eq!(world.status_comments(321).len(), 1);
     bridge.stop().await;
 }
+
+/// `allowed_bots` in the repository's file: a listed bot's command starts a session; another
+/// bot's is ignored without a reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repositorys_allowed_bots_hold_end_to_end() {
+    let world = World::new(Mode::App).await;
+    world
+        .github
+        .set_file(APP_REPO, repo_config::PATH, "allowed_bots: [renovate]\n");
+    let bridge = world.start().await;
+    let task = "/jules update the lockfile and fix the build";
+    let listed = app_comment(330, task, 9800, "renovate[bot]", true);
+    let other = app_comment(331, task, 9801, "dependabot[bot]", true);
+    assert_eq!(world.deliver(&bridge, "issue_comment", &listed).await, 202);
+    assert_eq!(world.deliver(&bridge, "issue_comment", &other).await, 202);
+    world.idle(&bridge).await;
+
+    let started = world.sessions_for(330).await;
+    assert_eq!(started.len(), 1, "the listed bot started a session");
+    assert!(
+        started[0]
+            .prompt
+            .contains("update the lockfile and fix the build"),
+        "{}",
+        started[0].prompt
+    );
+    assert_eq!(world.status_comments(330).len(), 1);
+
+    assert!(world.sessions_for(331).await.is_empty());
+    assert!(world.bot_comments(331).is_empty(), "no reply to a bot");
+    let ignored = bridge
+        .deliveries()
+        .await
+        .into_iter()
+        .find(|d| d.issue_key.as_deref().is_some_and(|k| k.ends_with("#331")))
+        .expect("the other bot's delivery");
+    assert_eq!(
+        ignored.note.as_deref(),
+        Some("ignored: dependabot[bot] is a bot that is not in allowed-bots"),
+        "{ignored:?}"
+    );
+    bridge.stop().await;
+}
