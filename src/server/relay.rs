@@ -8,7 +8,8 @@
 //! over once every tracked session was seen (so at most two list calls per tick, and an old
 //! session is looked at every `tracked / 100` ticks). A tracked session the sweep did not
 //! find (deleted, archived) is checked on its own at most every tenth tick; a new one not on
-//! the first page, at once. What was relayed is stored, so a restart neither repeats nor
+//! the first page, at once. One that Jules no longer has (404) stops being relayed, and its
+//! status comment says so. What was relayed is stored, so a restart neither repeats nor
 //! skips a question comment. With PostgreSQL and several replicas, one of them
 //! holds the relay lease at a time, so each session is relayed by one process.
 
