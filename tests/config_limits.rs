@@ -429,3 +429,101 @@ async fn config_problems_are_reported_once_per_file_content() {
     assert!(problem_comments(&world, 311).is_empty());
     bridge.stop().await;
 }
+
+/// The repository's label changes while its file is cached: the push that changes the file
+/// (GitHub's documented push payload, `tests/fixtures/webhooks/push.json`, to the default
+/// branch of the token fixtures' repository) clears the cache, so the new label starts a
+/// session at once, not after the cache's five minutes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_that_changes_the_file_takes_effect_at_once() {
+    let world = World::new(Mode::Token).await;
+    world
+        .github
+        .set_file(TOKEN_REPO, repo_config::PATH, "trigger_label: label-a\n");
+    let bridge = world.start().await;
+    let labeled_b = |number: u64| {
+        fixture(
+            "issues.labeled.json",
+            &[
+                ("/label/name", json!("label-b")),
+                ("/issue/number", json!(number)),
+            ],
+        )
+    };
+    // Label B is nobody's word yet (and the file is now cached).
+    assert_eq!(world.deliver(&bridge, "issues", &labeled_b(320)).await, 202);
+    world.idle(&bridge).await;
+    assert!(world.sessions_for(320).await.is_empty());
+
+    world
+        .github
+        .set_file(TOKEN_REPO, repo_config::PATH, "trigger_label: label-b\n");
+    let push = fixture(
+        "push.json",
+        &[("/commits/0/modified", json!([repo_config::PATH]))],
+    );
+    assert_eq!(world.deliver(&bridge, "push", &push).await, 202);
+    bridge.drained().await;
+    let pushed = bridge
+        .deliveries()
+        .await
+        .into_iter()
+        .find(|d| d.event == "push")
+        .expect("the push is stored");
+    assert_eq!(
+        (pushed.status, pushed.note.as_deref()),
+        (
+            DeliveryStatus::Done,
+            Some("repository config changed: cache cleared")
+        )
+    );
+
+    assert_eq!(world.deliver(&bridge, "issues", &labeled_b(321)).await, 202);
+    world.idle(&bridge).await;
+    assert_eq!(world.sessions_for(321).await.len(), 1);
+    assert_eq!(world.status_comments(321).len(), 1);
+    bridge.stop().await;
+}
+
+/// `allowed_bots` in the repository's file: a listed bot's command starts a session; another
+/// bot's is ignored without a reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repositorys_allowed_bots_hold_end_to_end() {
+    let world = World::new(Mode::App).await;
+    world
+        .github
+        .set_file(APP_REPO, repo_config::PATH, "allowed_bots: [renovate]\n");
+    let bridge = world.start().await;
+    let task = "/jules update the lockfile and fix the build";
+    let listed = app_comment(330, task, 9800, "renovate[bot]", true);
+    let other = app_comment(331, task, 9801, "dependabot[bot]", true);
+    assert_eq!(world.deliver(&bridge, "issue_comment", &listed).await, 202);
+    assert_eq!(world.deliver(&bridge, "issue_comment", &other).await, 202);
+    world.idle(&bridge).await;
+
+    let started = world.sessions_for(330).await;
+    assert_eq!(started.len(), 1, "the listed bot started a session");
+    assert!(
+        started[0]
+            .prompt
+            .contains("update the lockfile and fix the build"),
+        "{}",
+        started[0].prompt
+    );
+    assert_eq!(world.status_comments(330).len(), 1);
+
+    assert!(world.sessions_for(331).await.is_empty());
+    assert!(world.bot_comments(331).is_empty(), "no reply to a bot");
+    let ignored = bridge
+        .deliveries()
+        .await
+        .into_iter()
+        .find(|d| d.issue_key.as_deref().is_some_and(|k| k.ends_with("#331")))
+        .expect("the other bot's delivery");
+    assert_eq!(
+        ignored.note.as_deref(),
+        Some("ignored: dependabot[bot] is a bot that is not in allowed-bots"),
+        "{ignored:?}"
+    );
+    bridge.stop().await;
+}

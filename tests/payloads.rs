@@ -61,6 +61,9 @@ fn every_real_payload_parses() {
                 assert!(matches!(kind, EventKind::Installation { .. }), "{n}")
             }
             n if n.starts_with("ping") => assert!(matches!(kind, EventKind::Ping), "{n}"),
+            n if n.starts_with("push") => {
+                assert!(matches!(kind, EventKind::Push { .. }), "{n}: {kind:?}")
+            }
             n => assert!(matches!(kind, EventKind::Ignored { .. }), "{n}: {kind:?}"),
         }
     }

@@ -218,6 +218,90 @@ where
     panic!("timed out waiting until {what}");
 }
 
+/// The relay's lease expiry as text, read from the server's own database (SQLite or
+/// PostgreSQL): renewed at the start of every relay iteration (a tick and its queue drain).
+enum LeaseReader {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl LeaseReader {
+    async fn open(database_url: &str) -> LeaseReader {
+        use sqlx::Connection;
+        if database_url.starts_with("sqlite:") {
+            LeaseReader::Sqlite(sqlx::SqliteConnection::connect(database_url).await.unwrap())
+        } else {
+            LeaseReader::Postgres(sqlx::PgConnection::connect(database_url).await.unwrap())
+        }
+    }
+
+    async fn expiry(&mut self) -> Option<String> {
+        const QUERY: &str = "SELECT CAST(expires_at AS TEXT) FROM leases WHERE key = 'relay'";
+        let read = match self {
+            LeaseReader::Sqlite(connection) => {
+                sqlx::query_scalar(QUERY).fetch_optional(connection).await
+            }
+            LeaseReader::Postgres(connection) => {
+                sqlx::query_scalar(QUERY).fetch_optional(connection).await
+            }
+        };
+        read.ok().flatten()
+    }
+}
+
+/// Waits until the relay has begun `n` new iterations (each renews its lease; an iteration
+/// takes at least the relay's fast interval, and the lease is read every 2 ms). With `n` >= 2
+/// the first has also ended: a full tick and queue drain ran after the call.
+async fn relay_iterations(world: &World, n: usize) {
+    let mut reader = LeaseReader::open(&world.database_url).await;
+    let mut last = reader.expiry().await;
+    let mut begun = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while begun < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the relay began {begun} of {n} iterations"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        let now = reader.expiry().await;
+        if now.is_some() && now != last {
+            begun += 1;
+            last = now;
+        }
+    }
+}
+
+/// Waits until nothing more happens on its own: every delivery is done or dead, then the
+/// relay runs a full iteration and the deliveries are as they were (else the relay started
+/// one again: wait for it too). What a test checks afterwards is final.
+async fn idle(world: &World, bridge: &Bridge) {
+    let snapshot = || async {
+        bridge
+            .state
+            .store
+            .list_deliveries(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.id, d.status, d.attempts))
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..50 {
+        eventually("every delivery is handled", || async {
+            snapshot().await.iter().all(|(_, status, _)| {
+                !matches!(status, DeliveryStatus::Pending | DeliveryStatus::Processing)
+            })
+        })
+        .await;
+        let before = snapshot().await;
+        relay_iterations(world, 2).await;
+        if snapshot().await == before {
+            return;
+        }
+    }
+    panic!("the server never became idle");
+}
+
 fn fixture(name: &str, changes: &[(&str, Value)]) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/webhooks")
@@ -1277,4 +1361,215 @@ async fn suspending_the_installation_stops_its_sessions() {
     })
     .await;
     bridge.stop().await;
+}
+
+/// Waits until the relay has read `session` once (it records when).
+async fn relayed_once(bridge: &Bridge, session: &str) {
+    eventually("the relay has read the session", || async {
+        bridge
+            .state
+            .store
+            .get_session(session)
+            .await
+            .unwrap()
+            .is_some_and(|s| s.checked_at.is_some())
+    })
+    .await;
+}
+
+/// The requests Jules received about `session` itself (`sessions.get`, its activities).
+fn requests_about(world: &World, session: &str) -> Vec<String> {
+    let path = format!("/v1alpha/{session}");
+    world
+        .jules
+        .request_log()
+        .into_iter()
+        .map(|record| record.path)
+        .filter(|p| {
+            let bare = p.split('?').next().unwrap_or_default();
+            bare == path
+                || bare.starts_with(&format!("{path}/"))
+                || bare.starts_with(&format!("{path}:"))
+        })
+        .collect()
+}
+
+/// Other people and tools start sessions on the same Jules account: a hundred newer
+/// sessions push the issue's session off the first `sessions.list` page. The relay still
+/// shows its plan, found by its sweep over the older pages, not by reading each missing
+/// session on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_beyond_the_first_page_is_still_relayed() {
+    let world = World::new(Db::Sqlite).await;
+    world.jules.set_limits(jules_fake::Limits::unlimited());
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    relayed_once(&bridge, &session).await;
+    for n in 0..100 {
+        world
+            .client
+            .create_session(&jules_bridge::jules::NewSession::new(format!(
+                "Another task {n}"
+            )))
+            .await
+            .unwrap();
+    }
+    let first_page = world
+        .client
+        .list_sessions_page(false, Some(100), None)
+        .await
+        .unwrap();
+    assert!(
+        !first_page.sessions.iter().any(|s| s.name == session),
+        "the issue's session is on an older page"
+    );
+    world.jules.clear_request_log();
+    step(&world.jules, 2).await;
+    eventually("the plan is shown", || async {
+        world
+            .status_body(109)
+            .starts_with("📝 **Plan ready for review**")
+    })
+    .await;
+    let alone: Vec<String> = requests_about(&world, &session)
+        .into_iter()
+        .filter(|path| !path.contains("/activities"))
+        .collect();
+    assert!(
+        alone.is_empty(),
+        "found on an older page, not read on its own: {alone:?}"
+    );
+    assert!(
+        world
+            .jules
+            .request_log()
+            .iter()
+            .any(|r| r.method == "sessions.list" && r.path.contains("pageToken")),
+        "an older page was read"
+    );
+    bridge.stop().await;
+}
+
+/// Someone deletes the session in Jules: the relay stops relaying it, once, and its status
+/// comment says so (and how to start another), instead of showing a session that silently
+/// never moves again; Jules is not asked about it any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_deleted_in_jules_is_no_longer_relayed_and_the_issue_says_so() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    relayed_once(&bridge, &session).await;
+    world.client.delete_session(&session).await.unwrap();
+    eventually("the status comment says the session is gone", || async {
+        world
+            .status_body(109)
+            .contains("Updates stopped: this session no longer exists in Jules")
+    })
+    .await;
+    let body = world.status_body(109);
+    assert!(
+        body.contains("Start another with `/jules <task>`"),
+        "{body}"
+    );
+    assert!(
+        body.contains(&format!("session={session}")),
+        "still the session's status comment: {body}"
+    );
+    let tracked = bridge
+        .state
+        .store
+        .get_session(&session)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!tracked.active);
+    idle(&world, &bridge).await;
+    world.jules.clear_request_log();
+    relay_iterations(&world, 3).await;
+    assert_eq!(requests_about(&world, &session), Vec::<String>::new());
+    assert_eq!(world.bot_comments(109).len(), 1, "no other comment");
+    bridge.stop().await;
+}
+
+/// `daily_session_budget: 1`: the first request of the UTC day starts a session; the next
+/// ones wait in the queue, told why and where they stand, and still wait once the first
+/// session has finished (the budget is per day, not per running session).
+async fn the_daily_budget_queues_the_next_requests(db: Db) {
+    let world = World::new(db).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "require_plan_approval: false\nlimits:\n  daily_session_budget: 1\n",
+    );
+    let bridge = world.start(2).await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &labeled_issue(760)).await,
+        202
+    );
+    eventually("the first status comment", || async {
+        !world.status_body(760).is_empty()
+    })
+    .await;
+    for (number, position) in [(761, 1), (762, 2)] {
+        assert_eq!(
+            world
+                .deliver(&bridge, "issues", &labeled_issue(number))
+                .await,
+            202
+        );
+        eventually("the request is queued with its position", || async {
+            world.bot_comments(number).iter().any(|c| {
+                c.body
+                    .starts_with(&format!("⏳ **Queued** (position {position})"))
+                    && c.body.contains(
+                        "This repository's budget of 1 Jules sessions per day is used up (it resets at 00:00 UTC)",
+                    )
+            })
+        })
+        .await;
+    }
+    // The first session finishes: a slot is free, the day's budget is not.
+    let first = session_of(&world, 760).await;
+    for _ in 0..12 {
+        step(&world.jules, 1).await;
+        if world.client.get_session(&first).await.unwrap().state == State::Completed {
+            break;
+        }
+    }
+    eventually("the relay shows the first session done", || async {
+        world.status_body(760).starts_with("✅ **Done**")
+    })
+    .await;
+    idle(&world, &bridge).await;
+    assert_eq!(world.jules.session_count(), 1, "Jules was asked once");
+    for number in [761, 762] {
+        let comments = world.bot_comments(number);
+        assert_eq!(comments.len(), 1, "{comments:#?}");
+        assert!(
+            comments[0].body.starts_with("⏳ **Queued**"),
+            "{}",
+            comments[0].body
+        );
+    }
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_budget_queues_the_next_requests_on_sqlite() {
+    the_daily_budget_queues_the_next_requests(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_budget_queues_the_next_requests_on_postgres() {
+    the_daily_budget_queues_the_next_requests(Db::Postgres).await;
 }

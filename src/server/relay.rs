@@ -8,7 +8,8 @@
 //! over once every tracked session was seen (so at most two list calls per tick, and an old
 //! session is looked at every `tracked / 100` ticks). A tracked session the sweep did not
 //! find (deleted, archived) is checked on its own at most every tenth tick; a new one not on
-//! the first page, at once. What was relayed is stored, so a restart neither repeats nor
+//! the first page, at once. One that Jules no longer has (404) stops being relayed, and its
+//! status comment says so. What was relayed is stored, so a restart neither repeats nor
 //! skips a question comment. With PostgreSQL and several replicas, one of them
 //! holds the relay lease at a time, so each session is relayed by one process.
 
@@ -226,7 +227,9 @@ async fn relay_tick(
                             active: false,
                             ..session.clone()
                         };
-                        let _ = state.store.upsert_session(&stopped).await;
+                        if state.store.upsert_session(&stopped).await.is_ok() {
+                            tell_deleted(state, &session).await;
+                        }
                         continue;
                     }
                     Err(error) => return Err(error),
@@ -490,5 +493,87 @@ pub async fn tell_stopped(state: &Arc<AppState>, tracked: &TrackedSession, notic
     .await;
     if let Err(error) = result {
         tracing::warn!(session = %tracked.name, %error, "cannot update the stopped session's status comment");
+    }
+}
+
+/// Says on the status comment of a session Jules no longer has (deleted there) that its
+/// updates stopped: the session cannot be read, so the comment keeps what it last showed,
+/// with the note added. Best effort, like [`tell_stopped`].
+async fn tell_deleted(state: &Arc<AppState>, tracked: &TrackedSession) {
+    let result: Result<(), RelayError> = async {
+        let Some(comment_id) = tracked.status_comment_id else {
+            return Ok(());
+        };
+        let repo = RepoName::parse(&tracked.repo)
+            .ok_or_else(|| crate::store::StoreError::Invalid("bad repository".into()))?;
+        let github = state
+            .auth
+            .client_for(tracked.installation_id)?
+            .with_observer(state.metrics.github_observer());
+        let settings = state
+            .configs
+            .settings_quietly(&github, &repo, &state.base_settings)
+            .await;
+        let comments = github.comments(&repo, tracked.issue as u64).await?;
+        let Some(comment) = comments.iter().find(|c| c.id == comment_id as u64) else {
+            return Ok(());
+        };
+        let notice = format!(
+            "Updates stopped: this session no longer exists in Jules (it was deleted there). \
+             Start another with `{} <task>`.",
+            settings.command_prefix
+        );
+        github
+            .update_comment(&repo, comment.id, &with_notice(&comment.body, &notice))
+            .await?;
+        Ok(())
+    }
+    .await;
+    if let Err(error) = result {
+        tracing::warn!(session = %tracked.name, %error, "cannot say on the issue that the session was deleted");
+    }
+}
+
+/// A status comment's `body` with `notice` as its note, just above the footer (as the status
+/// comment renders notes); a note it had is replaced.
+fn with_notice(body: &str, notice: &str) -> String {
+    let mut lines: Vec<&str> = body.lines().collect();
+    if let Some(at) = lines.iter().position(|line| *line == "> [!NOTE]") {
+        let start = if at > 0 && lines[at - 1].is_empty() {
+            at - 1
+        } else {
+            at
+        };
+        let end = (at + 2).min(lines.len());
+        lines.drain(start..end);
+    }
+    let note = format!("> {notice}");
+    let footer = lines
+        .iter()
+        .rposition(|line| line.starts_with("<sub>jules-bridge"))
+        .unwrap_or(lines.len());
+    let at = if footer > 0 && lines[footer - 1].is_empty() {
+        footer - 1
+    } else {
+        footer
+    };
+    lines.splice(at..at, ["", "> [!NOTE]", note.as_str()]);
+    lines.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_notice;
+
+    #[test]
+    fn a_notice_goes_above_the_footer_and_replaces_an_earlier_one() {
+        let body = "⏳ **Jules is working**\n\nDetails.\n\n<sub>jules-bridge · `/jules help` for commands</sub>\n<!-- jules-bridge:session=sessions/1 sig=ab -->";
+        let noted = with_notice(body, "Gone.");
+        assert_eq!(
+            noted,
+            "⏳ **Jules is working**\n\nDetails.\n\n> [!NOTE]\n> Gone.\n\n<sub>jules-bridge · `/jules help` for commands</sub>\n<!-- jules-bridge:session=sessions/1 sig=ab -->"
+        );
+        let again = with_notice(&noted, "Gone again.");
+        assert_eq!(again, noted.replace("> Gone.", "> Gone again."));
     }
 }

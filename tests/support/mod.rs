@@ -43,12 +43,28 @@ pub const PUBLIC_KEY: &str =
 
 // ---- the fakes ----------------------------------------------------------------------------
 
-/// A fake Jules that only moves when told to (step 0).
+/// The repositories connected to the fake Jules of the hardening suites: the ones their
+/// fixtures are about, and two of other people on the same Jules account (the trust-boundary
+/// victim, the lookup tests' unrelated sessions). Jules answers 404 for any other source, as
+/// the live service does for a repository not connected to the account.
+pub const JULES_SOURCES: [&str; 4] = [
+    APP_REPO,
+    TOKEN_REPO,
+    "octo-org/private-b",
+    "other-org/other-repo",
+];
+
+/// A fake Jules that only moves when told to (step 0), seeing [`JULES_SOURCES`].
 pub async fn manual_jules() -> FakeServer {
+    manual_jules_seeing(&JULES_SOURCES).await
+}
+
+/// A fake Jules that only moves when told to (step 0), connected to `sources` only.
+pub async fn manual_jules_seeing(sources: &[&str]) -> FakeServer {
     FakeServer::start(FakeConfig {
         api_key: Some(KEY.to_owned()),
         step: Duration::ZERO,
-        sources: None,
+        sources: Some(sources.iter().map(|s| (*s).to_owned()).collect()),
         ..FakeConfig::default()
     })
     .await
@@ -62,6 +78,7 @@ pub async fn unlimited_manual_jules() -> FakeServer {
         api_key: Some(KEY.to_owned()),
         step: Duration::ZERO,
         limits: jules_fake::Limits::unlimited(),
+        sources: Some(JULES_SOURCES.iter().map(|s| (*s).to_owned()).collect()),
         ..FakeConfig::default()
     })
     .await
@@ -404,9 +421,17 @@ pub struct World {
 
 impl World {
     pub async fn new(mode: Mode) -> World {
+        World::with_jules(mode, manual_jules().await).await
+    }
+
+    /// A world whose Jules is connected to `sources` only.
+    pub async fn seeing(mode: Mode, sources: &[&str]) -> World {
+        World::with_jules(mode, manual_jules_seeing(sources).await).await
+    }
+
+    async fn with_jules(mode: Mode, jules: FakeServer) -> World {
         let dir = tempfile::tempdir().unwrap();
         let database_url = format!("sqlite:{}", dir.path().join("bridge.db").display());
-        let jules = manual_jules().await;
         let github = FakeGitHub::start().await;
         github.set_app(APP_ID, "jules-bridge", Some(PUBLIC_KEY));
         github.set_installation(APP_REPO, INSTALLATION);

@@ -114,6 +114,24 @@ impl ApiError {
         Some(error)
     }
 
+    /// Every error fault injection can produce: the transient ones, and the permanent answers
+    /// a client must not retry (400 `INVALID_ARGUMENT`, 401 for a rejected key, 403
+    /// `PERMISSION_DENIED`, 404 `NOT_FOUND`), with the real service's texts.
+    pub fn injectable(code: u16) -> Option<Self> {
+        let error = match code {
+            400 => Self::invalid_argument("Request contains an invalid argument."),
+            401 => Self::invalid_api_key(),
+            403 => Self::new(
+                StatusCode::FORBIDDEN,
+                "PERMISSION_DENIED",
+                "The caller does not have permission",
+            ),
+            404 => Self::not_found(),
+            _ => return Self::transient(code),
+        };
+        Some(error)
+    }
+
     fn with_error_info(mut self, reason: &str) -> Self {
         self.details.push(json!({
             "@type": "type.googleapis.com/google.rpc.ErrorInfo",

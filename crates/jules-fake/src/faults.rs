@@ -14,7 +14,8 @@ use crate::errors::ApiError;
 pub struct FaultConfig {
     /// Probability (0..=1) that a matching request is answered with `error_status`.
     pub error_rate: f64,
-    /// 429, 500, 503 (or 504) for injected errors.
+    /// 429, 500, 503 or 504 for injected transient errors; 400, 401, 403 or 404 for
+    /// permanent answers.
     pub error_status: u16,
     /// The next N matching requests fail with `error_status` (before `error_rate` applies).
     pub fail_next: u32,
@@ -53,9 +54,9 @@ impl FaultConfig {
                 self.error_rate
             ));
         }
-        if ApiError::transient(self.error_status).is_none() {
+        if ApiError::injectable(self.error_status).is_none() {
             return Err(format!(
-                "errorStatus must be 429, 500, 503 or 504, got {}",
+                "errorStatus must be 400, 401, 403, 404, 429, 500, 503 or 504, got {}",
                 self.error_status
             ));
         }
@@ -88,7 +89,7 @@ impl Faults {
             .is_none_or(|methods| methods.iter().any(|m| m == method))
     }
 
-    /// Decides whether this request is answered with an injected transient error.
+    /// Decides whether this request is answered with an injected error.
     pub fn injected_error(&mut self, method: &str) -> Option<ApiError> {
         if !self.applies_to(method) {
             return None;
@@ -102,7 +103,7 @@ impl Faults {
         if !fire {
             return None;
         }
-        let mut error = ApiError::transient(self.config.error_status)?;
+        let mut error = ApiError::injectable(self.config.error_status)?;
         error.retry_after_seconds = self.config.retry_after_seconds;
         Some(error)
     }
@@ -144,6 +145,27 @@ mod tests {
         assert_eq!(error.retry_after_seconds, Some(3));
         assert!(faults.injected_error("sessions.create").is_some());
         assert!(faults.injected_error("sessions.create").is_none());
+    }
+
+    #[test]
+    fn permanent_answers_can_be_injected_with_googles_status() {
+        for (code, status) in [
+            (400, "INVALID_ARGUMENT"),
+            (401, "UNAUTHENTICATED"),
+            (403, "PERMISSION_DENIED"),
+            (404, "NOT_FOUND"),
+        ] {
+            let config = FaultConfig {
+                fail_next: 1,
+                error_status: code,
+                ..FaultConfig::default()
+            };
+            assert!(config.validate().is_ok(), "{code}");
+            let mut faults = Faults { config };
+            let error = faults.injected_error("sessions.create").expect("injected");
+            assert_eq!((error.code.as_u16(), error.status), (code, status));
+            assert!(faults.injected_error("sessions.create").is_none());
+        }
     }
 
     #[test]

@@ -68,7 +68,7 @@ async fn fail_next_answers_transient_errors_with_retry_after() {
     assert_eq!(stats.body["total"], 1);
 
     let invalid = fake
-        .control(Method::POST, "faults", Some(json!({"errorStatus": 404})))
+        .control(Method::POST, "faults", Some(json!({"errorStatus": 418})))
         .await;
     assert_eq!(invalid.status, StatusCode::BAD_REQUEST);
     let typo = fake
