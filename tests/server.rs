@@ -1313,13 +1313,18 @@ async fn removing_the_installation_stops_its_sessions() {
     );
     assert_eq!(world.deliver(&bridge, "installation", &removed).await, 202);
     eventually("the session is no longer relayed", || tracked(false)).await;
-    let done = bridge
-        .state
-        .store
-        .list_deliveries(Some(DeliveryStatus::Done), 10)
-        .await
-        .unwrap();
-    assert!(done.iter().any(|d| d.event == "installation"), "{done:?}");
+    // The delivery is recorded done just after the sessions are stopped.
+    eventually("the installation delivery is done", || async {
+        bridge
+            .state
+            .store
+            .list_deliveries(Some(DeliveryStatus::Done), 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|d| d.event == "installation")
+    })
+    .await;
     bridge.stop().await;
 }
 
