@@ -4,8 +4,6 @@ use super::{Handler, HandlerError, Record, Report};
 use crate::engine::decide::{Attempt, CreateFailure, Effect, Facts, Request};
 use crate::engine::event::RepoName;
 use crate::engine::status::SessionView;
-use crate::jules::retry::{is_transient, Safety};
-use crate::jules::JulesError;
 
 impl Handler<'_> {
     /// Posts a reply (not the status comment) at most once per request: in server mode the
@@ -55,8 +53,9 @@ impl Handler<'_> {
                         // The people on the issue get plain words; Jules' own text goes to
                         // the log.
                         tracing::warn!(%error, "Jules could not start the session");
+                        let error = HandlerError::from(error);
                         facts.created = Some(Err(create_failure(&error)));
-                        record.last_error = Some(error.into());
+                        record.last_error = Some(error);
                     }
                 }
             }
@@ -147,15 +146,20 @@ impl Handler<'_> {
 }
 
 /// What a failed create means for the people on the issue.
-pub(crate) fn create_failure(error: &JulesError) -> CreateFailure {
-    if error.is_at_limit() {
+pub(crate) fn create_failure(error: &HandlerError) -> CreateFailure {
+    let HandlerError::Jules(jules) = error else {
+        return CreateFailure::Other {
+            transient: error.worth_another_attempt(),
+        };
+    };
+    if jules.is_at_limit() {
         return CreateFailure::AtLimit;
     }
-    match error.api() {
+    match jules.api() {
         Some(api) if api.is_unauthenticated() => CreateFailure::Unauthenticated,
         Some(api) if api.is_not_found() => CreateFailure::SourceNotFound,
         _ => CreateFailure::Other {
-            transient: is_transient(error, Safety::Idempotent),
+            transient: error.worth_another_attempt(),
         },
     }
 }

@@ -68,6 +68,26 @@ pub enum HandlerError {
     Store(String),
 }
 
+impl HandlerError {
+    /// Whether another attempt of the whole request can help: Jules or GitHub said "later"
+    /// (rate limits, 5xx, Jules at its limit, the network), or a body could not be read (a
+    /// truncated answer). A permanent answer (a source Jules cannot see, a rejected key, a
+    /// missing issue, a validation error) is not: the people on the issue hear about it once,
+    /// not once per attempt. The one rule for the server's deliveries and for what the core
+    /// is told about a failed create.
+    pub fn worth_another_attempt(&self) -> bool {
+        match self {
+            HandlerError::Event(_) => false,
+            HandlerError::Jules(jules) => {
+                crate::jules::retry::is_transient(jules, crate::jules::retry::Safety::Idempotent)
+                    || matches!(jules, JulesError::Decode { .. })
+            }
+            HandlerError::GitHub(github) => github.is_transient(),
+            HandlerError::Store(_) => true,
+        }
+    }
+}
+
 /// Decides whether a new session may start now (server mode: repository limits and Jules'
 /// own limit); a request that may not is queued and started later.
 #[async_trait::async_trait]

@@ -26,23 +26,12 @@ pub struct Failure {
 }
 
 impl From<HandlerError> for Failure {
-    /// A delivery is tried again only when another attempt can help: Jules or GitHub said
-    /// "later" (rate limits, 5xx, at limit, the network). A permanent answer (a source Jules
-    /// cannot see, a rejected key, a missing issue, a validation error) is dead-lettered at
-    /// once, so the people on the issue hear about it once, not once per attempt.
+    /// A delivery is tried again only when another attempt can help
+    /// ([`HandlerError::worth_another_attempt`]).
     fn from(error: HandlerError) -> Self {
-        let retry = match &error {
-            HandlerError::Event(_) => false,
-            HandlerError::Jules(jules) => {
-                crate::jules::retry::is_transient(jules, crate::jules::retry::Safety::Idempotent)
-                    || matches!(jules, crate::jules::JulesError::Decode { .. })
-            }
-            HandlerError::GitHub(github) => github.is_transient(),
-            HandlerError::Store(_) => true,
-        };
         Failure {
+            retry: error.worth_another_attempt(),
             message: error.to_string(),
-            retry,
         }
     }
 }
