@@ -53,6 +53,16 @@ pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, PayloadError>
                 label: raw.label_name().ok_or_else(|| missing("label"))?,
             }
         }
+        ("pull_request" | "pull_request_target", "closed") => {
+            let pull = raw
+                .pull_request
+                .clone()
+                .ok_or_else(|| missing("pull_request"))?;
+            EventKind::PullRequestClosed {
+                merged: pull.merged.unwrap_or(false),
+                pull: pull.into(),
+            }
+        }
         ("issue_comment", "created") => EventKind::CommentCreated {
             issue: raw.issue.clone().ok_or_else(|| missing("issue"))?.into(),
             comment: raw
@@ -266,6 +276,8 @@ struct RawPull {
     user: Option<RawUser>,
     #[serde(default)]
     state: Option<String>,
+    #[serde(default)]
+    merged: Option<bool>,
     head: RawBranch,
     base: RawBranch,
 }

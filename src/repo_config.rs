@@ -56,6 +56,8 @@ pub struct RepoConfig {
     /// The comment command prefix: one word starting with `/`.
     pub command_prefix: Option<String>,
     pub require_plan_approval: Option<bool>,
+    /// Archive a session when its pull request is merged or closed (default true).
+    pub archive_on_close: Option<bool>,
     /// `AUTO_CREATE_PR` or `AUTOMATION_MODE_UNSPECIFIED`.
     pub automation_mode: Option<String>,
     /// The branch Jules starts from (default: the PR's head branch, else the default branch).
@@ -111,6 +113,7 @@ const TOP_KEYS: &[&str] = &[
     "trigger_label",
     "command_prefix",
     "require_plan_approval",
+    "archive_on_close",
     "automation_mode",
     "starting_branch",
     "prompt_template",
@@ -402,6 +405,9 @@ impl RepoConfig {
         if let Some(require) = self.require_plan_approval {
             settings.require_plan_approval = require;
         }
+        if let Some(archive) = self.archive_on_close {
+            settings.archive_on_close = archive;
+        }
         if let Some(mode) = &self.automation_mode {
             settings.automation_mode = AutomationMode::from(mode.trim());
         }
@@ -623,7 +629,7 @@ impl Checker<'_> {
                         }
                     }
                 }
-                "require_plan_approval" => self.boolean(line, key, value),
+                "require_plan_approval" | "archive_on_close" => self.boolean(line, key, value),
                 "automation_mode" => {
                     if let Some(mode) = self.string(line, key, value) {
                         if !AUTOMATION_MODES.contains(&mode.trim()) {
@@ -1154,6 +1160,7 @@ limits:
                 trigger_label: Some("jules-go".into()),
                 command_prefix: Some("/agent".into()),
                 require_plan_approval: Some(false),
+                archive_on_close: None,
                 automation_mode: Some("AUTOMATION_MODE_UNSPECIFIED".into()),
                 starting_branch: Some("develop".into()),
                 prompt_template: Some(
@@ -1205,14 +1212,14 @@ colour: blue
                 "line 3: unknown key `triger_label`; did you mean `trigger_label`?".to_owned(),
                 "line 5: unknown key `max_sessions` under `limits`; the keys are `max_concurrent_sessions`, `daily_session_budget`".to_owned(),
                 "line 6: unknown key `daily-session-budget` under `limits`; did you mean `daily_session_budget`?".to_owned(),
-                "line 7: unknown key `colour`; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`".to_owned(),
+                "line 7: unknown key `colour`; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `archive_on_close`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`".to_owned(),
             ]
         );
         assert_eq!(
             problems("max_concurrent_sessions: 2\nwait: done\n"),
             vec![
                 "line 1: unknown key `max_concurrent_sessions`; it belongs under `limits:` (`limits.max_concurrent_sessions`)".to_owned(),
-                "line 2: unknown key `wait`: it is an input of the GitHub Action, not a setting of this file; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`".to_owned(),
+                "line 2: unknown key `wait`: it is an input of the GitHub Action, not a setting of this file; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `archive_on_close`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`".to_owned(),
             ]
         );
         assert_eq!(

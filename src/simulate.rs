@@ -113,10 +113,13 @@ fn describe(work: &Work) -> String {
         Work::Approve { plan: Some(plan) } => format!("approve plan {plan}"),
         Work::Approve { plan: None } => "approve the pending plan".into(),
         Work::Status => "status".into(),
+        Work::Stop => "stop the running session".into(),
         Work::Help => "help".into(),
         Work::Malformed { line, reason } => format!("malformed `{line}`: {reason}"),
         Work::Dispatch { .. } => "dispatch".into(),
         Work::FixCi(run) => format!("fix the failed run {}", run.id),
+        Work::PullClosed { merged: true } => "the pull request was merged".into(),
+        Work::PullClosed { merged: false } => "the pull request was closed".into(),
     }
 }
 
@@ -326,6 +329,10 @@ impl Shell for Rehearsal<'_> {
             Attempt::ApprovePlan { session } => {
                 self.note("would", format!("approve the pending plan of {session}"));
                 facts.approved = true;
+            }
+            Attempt::Archive { session } => {
+                self.note("would", format!("archive {session}"));
+                facts.archived = true;
             }
             Attempt::Enqueue { .. } => {
                 self.note("would", "queue the request until Jules has room");

@@ -1544,3 +1544,74 @@ async fn redact(world: &World, session: &str, text: &str) -> String {
     }
     redacted
 }
+
+/// The session's life follows the conversation: `/jules stop` archives it, and so does
+/// merging its pull request; the status comment says why, and nothing else is posted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_and_a_merged_pull_request_archive_the_session() {
+    let world = World::new().await;
+    // A maintainer starts a session on the issue, then changes their mind.
+    let started = world.run("issue_comment", &comment("/jules fix the typo"), &[]);
+    assert_eq!(started.outputs["action-taken"], "created");
+    let first = started.outputs["session-name"].clone();
+    let stopped = world.run("issue_comment", &comment("/jules stop"), &[]);
+    assert_eq!(
+        stopped.outputs["action-taken"], "stopped",
+        "{}",
+        stopped.stdout
+    );
+    assert!(world.client.get_session(&first).await.unwrap().archived);
+    let status = world.status_comment(1).body;
+    assert!(status.contains("Stopped by @Codertocat"), "{status}");
+    // Stopping again: nothing to stop, said once.
+    let again = world.run("issue_comment", &comment("/jules stop"), &[]);
+    assert_eq!(again.outputs["action-taken"], "ignored");
+    assert!(world
+        .comments(1)
+        .last()
+        .unwrap()
+        .body
+        .starts_with("Nothing to stop"));
+
+    // A session on a pull request, archived when the pull request is merged.
+    let labeled_pull = fixture(
+        "pull_request.labeled.json",
+        &[("/label/name", json!("jules-bridge"))],
+    );
+    let on_pull = world.run("pull_request", &labeled_pull, &[]);
+    assert_eq!(
+        on_pull.outputs["action-taken"], "created",
+        "{}",
+        on_pull.stdout
+    );
+    let second = on_pull.outputs["session-name"].clone();
+    let writes = github_writes(&world.github).len();
+    let merged = fixture(
+        "pull_request.closed.json",
+        &[("/pull_request/merged", json!(true))],
+    );
+    let closed = world.run("pull_request", &merged, &[]);
+    assert_eq!(
+        closed.outputs["action-taken"], "stopped",
+        "{}",
+        closed.stdout
+    );
+    assert!(world.client.get_session(&second).await.unwrap().archived);
+    let status = world.status_comment(2).body;
+    assert!(
+        status.contains("Stopped because the pull request was merged"),
+        "{status}"
+    );
+    // One edit of the status comment (octocrab sends GitHub's POST form of the update), and
+    // no reply.
+    assert_eq!(
+        github_writes(&world.github)[writes..],
+        [format!(
+            "POST /repos/{REPO}/issues/comments/{}",
+            world.status_comment(2).id
+        )],
+    );
+    // Closed again (a second delivery): already archived, nothing done.
+    let twice = world.run("pull_request", &merged, &[]);
+    assert_eq!(twice.outputs["action-taken"], "ignored");
+}

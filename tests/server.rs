@@ -1284,6 +1284,45 @@ async fn closing_the_issue_stops_the_relay_and_says_so() {
     bridge.stop().await;
 }
 
+/// A session waiting for a person when its issue is closed would wait forever: it is
+/// archived, and the status comment says so. (A working one is left to finish: above.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_issue_archives_a_session_that_waits_for_a_person() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    step(&world.jules, 2).await;
+    eventually("the relay shows the plan waiting for approval", || async {
+        world.status_body(109).contains("Plan ready")
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    let closed = fixture(
+        "issues.labeled.3.json",
+        &[
+            ("/action", json!("closed")),
+            ("/issue/state", json!("closed")),
+        ],
+    );
+    assert_eq!(world.deliver(&bridge, "issues", &closed).await, 202);
+    eventually(
+        "the status comment says the session was archived",
+        || async {
+            world
+                .status_body(109)
+                .contains("the session archived: the issue was closed while Jules waited")
+        },
+    )
+    .await;
+    let jules = client_for(&world.jules);
+    assert!(jules.get_session(&session).await.unwrap().archived);
+    bridge.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_installation_stops_its_sessions() {
     let world = World::new(Db::Sqlite).await;

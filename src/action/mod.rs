@@ -118,6 +118,7 @@ impl Inputs {
             trigger_label,
             command_prefix,
             require_plan_approval: env.bool_input("require-plan-approval", true)?,
+            archive_on_close: env.bool_input("archive-on-close", true)?,
             automation_mode,
             starting_branch: env.input("starting-branch"),
             allowed_bots: list("allowed-bots"),

@@ -44,6 +44,8 @@ pub enum Command {
     New(String),
     /// `/jules status`
     Status,
+    /// `/jules stop`: archive the running session (Jules pauses it).
+    Stop,
     /// `/jules help` (also `/jules` alone)
     Help,
 }
@@ -56,6 +58,7 @@ impl Command {
             Command::New(_) => "new",
             Command::Approve { .. } => "approve",
             Command::Status => "status",
+            Command::Stop => "stop",
             Command::Help => "help",
         }
     }
@@ -358,6 +361,8 @@ fn interpret(
             format!("`{prefix} status` takes no arguments."),
         )),
         "help" => Ok(Command::Help),
+        // `/jules stop using tabs` is a task; only a bare `stop` stops.
+        "stop" if verb_arguments.is_empty() && continuation.is_empty() => Ok(Command::Stop),
         "new" => {
             let text = join_instruction(verb_arguments, continuation);
             if text.is_empty() {
@@ -391,14 +396,16 @@ fn mistyped_verb(word: &str, arguments: &str, continuation: &str) -> Option<&'st
         return None;
     }
     let word = word.to_lowercase();
-    ["approve", "status", "help"].into_iter().find(|&verb| {
-        // (`new` takes a task, so a slip there reads as a task; it is never a near miss.)
-        let takes = verb == "approve" && is_plan_id(arguments);
-        let distance = strsim::damerau_levenshtein(&word, verb);
-        // One slip in a short word, two in a long one.
-        let close = distance > 0 && distance <= if verb.len() <= 5 { 1 } else { 2 };
-        close && (arguments.is_empty() || takes)
-    })
+    ["approve", "status", "stop", "help"]
+        .into_iter()
+        .find(|&verb| {
+            // (`new` takes a task, so a slip there reads as a task; it is never a near miss.)
+            let takes = verb == "approve" && is_plan_id(arguments);
+            let distance = strsim::damerau_levenshtein(&word, verb);
+            // One slip in a short word, two in a long one.
+            let close = distance > 0 && distance <= if verb.len() <= 5 { 1 } else { 2 };
+            close && (arguments.is_empty() || takes)
+        })
 }
 
 /// A message's `--anyway` (first or last word): send it even where the bridge would warn
@@ -478,6 +485,16 @@ mod tests {
 
     fn parse(body: &str) -> Vec<Result<Command, CommandError>> {
         parse_commands(body, PREFIX)
+    }
+
+    #[test]
+    fn only_a_bare_stop_stops() {
+        assert_eq!(parse("/jules stop"), vec![Ok(Command::Stop)]);
+        assert_eq!(parse("/jules STOP"), vec![Ok(Command::Stop)]);
+        assert_eq!(
+            parse("/jules stop using tabs"),
+            vec![Ok(Command::Run("stop using tabs".into()))]
+        );
     }
 
     fn run(text: &str) -> Result<Command, CommandError> {
@@ -608,6 +625,7 @@ mod tests {
             ("/jules stauts", "status"),
             ("/jules statsu", "status"),
             ("/jules hlep", "help"),
+            ("/jules stpo", "stop"),
         ] {
             match &parse(body)[..] {
                 [Err(CommandError::Malformed { reason, .. })] => assert!(

@@ -33,6 +33,11 @@ pub enum Reply {
     Foreign,
     /// A command that needs a session, on an issue without one.
     NoSession { prefix: String },
+    /// `/jules stop` with nothing running.
+    NothingToStop {
+        view: Box<SessionView>,
+        prefix: String,
+    },
     /// `/jules approve` with no plan waiting.
     NothingToApprove {
         view: Box<SessionView>,
@@ -81,6 +86,7 @@ impl Reply {
             Reply::Foreign => "foreign",
             Reply::NoSession { .. } => "no-session",
             Reply::NothingToApprove { .. } => "nothing-to-approve",
+            Reply::NothingToStop { .. } => "nothing-to-stop",
             Reply::PlanNotShownYet { .. } | Reply::PlanMismatch { .. } => "not-approved",
             Reply::StaleBase { .. } => "stale-base",
             Reply::CreateFailed { .. } => "create-failure",
@@ -107,6 +113,12 @@ impl Reply {
             Reply::Foreign => foreign_session(),
             Reply::NoSession { prefix } => no_session(prefix),
             Reply::NothingToApprove { view, prefix } => nothing_to_approve(view, prefix),
+            Reply::NothingToStop { view, prefix } => format!(
+                "Nothing to stop: [session {}]({}) is {}. `{prefix} new <task>` starts another.",
+                short_session(&view.id),
+                view.url,
+                state_words(&view.state)
+            ),
             Reply::PlanNotShownYet { pending, prefix } => plan_not_shown_yet(pending, prefix),
             Reply::PlanMismatch {
                 given,
@@ -131,6 +143,14 @@ impl Reply {
             } => queued_comment(*position, reason, requester.as_deref()),
         }
     }
+}
+
+/// The status comment's notice on a session the bridge archived (`how`: "by @login", "because
+/// the pull request was merged").
+pub fn stopped_notice(how: &str, prefix: &str) -> String {
+    format!(
+        "Stopped {how}: the session is archived (Jules keeps its history). `{prefix} new <task>` starts another."
+    )
 }
 
 /// Jules did not start the session: what happened and who can fix it, in plain words.
@@ -216,6 +236,7 @@ fn help(prefix: &str, trigger_label: &str) -> String {
          | `{prefix} approve [PLAN]` | approve the pending plan; with `PLAN` (the id shown in the status comment) only if it is still that plan |\n\
          | `{prefix} new <text>` | start a fresh session with `<text>`, from the current branch head; the running one is archived |\n\
          | `{prefix} status` | refresh the status comment now |\n\
+         | `{prefix} stop` | stop the running session (it is archived; its history stays in Jules) |\n\
          | `{prefix} help` | this help |\n\n\
          Adding the label `{trigger_label}` to an issue or same-repository pull request also starts a session. \
          Only people with write access to the repository can use these commands."

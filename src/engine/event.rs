@@ -137,6 +137,8 @@ pub enum EventKind {
         branches: PullBranches,
         label: String,
     },
+    /// `pull_request[_target].closed`, merged or not.
+    PullRequestClosed { pull: Issue, merged: bool },
     /// `issue_comment.created`
     CommentCreated { issue: Issue, comment: Comment },
     /// `issue_comment.edited`, with the body before the edit.
@@ -169,6 +171,7 @@ impl EventKind {
             EventKind::IssueLabeled { issue, .. }
             | EventKind::IssueClosed { issue }
             | EventKind::PullRequestLabeled { issue, .. }
+            | EventKind::PullRequestClosed { pull: issue, .. }
             | EventKind::CommentCreated { issue, .. }
             | EventKind::CommentEdited { issue, .. } => Some(issue),
             _ => None,

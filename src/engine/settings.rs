@@ -12,6 +12,8 @@ pub struct Settings {
     /// The comment command prefix.
     pub command_prefix: String,
     pub require_plan_approval: bool,
+    /// Archive a session when its pull request is merged or closed.
+    pub archive_on_close: bool,
     pub automation_mode: AutomationMode,
     /// Overrides the starting branch (default: the PR's head branch, else the default branch).
     pub starting_branch: Option<String>,
@@ -52,6 +54,7 @@ impl Default for Settings {
             trigger_label: "jules-bridge".into(),
             command_prefix: "/jules".into(),
             require_plan_approval: true,
+            archive_on_close: true,
             automation_mode: AutomationMode::AutoCreatePr,
             starting_branch: None,
             allowed_bots: Vec::new(),

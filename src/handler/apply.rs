@@ -67,6 +67,11 @@ impl Handler<'_> {
                 self.jules.approve_plan(session).await?;
                 facts.approved = true;
             }
+            Attempt::Archive { session } => {
+                self.jules.archive_session(session).await?;
+                facts.archived = true;
+                record.archived = Some(session.clone());
+            }
             Attempt::Enqueue { issue } => {
                 let gate = self.gate.ok_or_else(|| {
                     HandlerError::Event("no queue to wait in outside the server".into())

@@ -219,7 +219,13 @@ pub async fn drive(
     };
     match &intake {
         Intake::Ignore(_) => unreachable!("answered above"),
-        Intake::Unattended(work) => run(shell, &request, work, Facts::default()).await,
+        Intake::Unattended { issue, work } => {
+            let request = Request {
+                issue: issue.as_ref(),
+                ..request
+            };
+            run(shell, &request, work, Facts::default()).await
+        }
         Intake::Conversation(conversation) => {
             let request = Request {
                 sender: &conversation.sender,

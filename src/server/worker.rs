@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tracing::Instrument;
 
 use super::AppState;
-use crate::engine::decide::{housekeeping, Chore};
+use crate::engine::decide::{archive_when_issue_closed, housekeeping, Chore, CLOSED_WHILE_WAITING};
 use crate::engine::event::Event;
 use crate::handler::{Handler, HandlerError, Outcome};
 use crate::payload::parse_event;
@@ -191,7 +191,16 @@ async fn carry_out(state: &Arc<AppState>, chore: Chore) -> Result<String, Failur
                 .await
                 .map_err(store_failure)?;
             for tracked in &stopped {
-                super::relay::tell_stopped(state, tracked, notice).await;
+                let mut said = notice;
+                if archive_when_issue_closed(&tracked.state) {
+                    match state.jules.archive_session(&tracked.name).await {
+                        Ok(_) => said = CLOSED_WHILE_WAITING,
+                        Err(error) => {
+                            tracing::warn!(%error, session = %tracked.name, "could not archive the session of a closed issue");
+                        }
+                    }
+                }
+                super::relay::tell_stopped(state, tracked, said).await;
             }
             Ok(format!(
                 "issue closed: stopped relaying {} sessions",
@@ -316,7 +325,9 @@ async fn track(
         // Keep what the relay already relayed; a new session starts from nothing.
         update_time: existing.as_ref().and_then(|s| s.update_time),
         last_activity_time: existing.as_ref().and_then(|s| s.last_activity_time),
-        active: true,
+        // A session this request archived (`/jules stop`, its pull request closed) is no
+        // longer relayed.
+        active: outcome.archived.as_deref() != Some(session.name.as_str()),
         created_at: existing.as_ref().map_or_else(Utc::now, |s| s.created_at),
         checked_at: None,
     };

@@ -23,6 +23,17 @@ pub enum Chore {
     Nothing(String),
 }
 
+/// Whether a session whose issue was closed is archived too: one that waits for a person
+/// (a plan to approve, a question to answer) would otherwise wait forever; one that works
+/// is left to finish, so its work is not lost.
+pub fn archive_when_issue_closed(state: &str) -> bool {
+    matches!(state, "AWAITING_PLAN_APPROVAL" | "AWAITING_USER_FEEDBACK")
+}
+
+/// What the status comment says when the issue was closed and the session archived.
+pub const CLOSED_WHILE_WAITING: &str =
+    "Updates stopped and the session archived: the issue was closed while Jules waited for a person.";
+
 /// The housekeeping an event asks for; `None` when it is not a housekeeping event (the
 /// decision core's `intake` reads it).
 pub fn housekeeping(event: &Event) -> Option<Chore> {
@@ -107,6 +118,14 @@ mod tests {
             housekeeping(&push("refs/heads/main", &["src/lib.rs"])),
             Some(Chore::Nothing(_))
         ));
+    }
+
+    #[test]
+    fn a_closed_issue_archives_only_a_session_that_waits_for_a_person() {
+        assert!(archive_when_issue_closed("AWAITING_PLAN_APPROVAL"));
+        assert!(archive_when_issue_closed("AWAITING_USER_FEEDBACK"));
+        assert!(!archive_when_issue_closed("IN_PROGRESS"));
+        assert!(!archive_when_issue_closed("COMPLETED"));
     }
 
     #[test]

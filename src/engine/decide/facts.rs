@@ -91,5 +91,6 @@ pub struct Facts {
     pub created: Option<Result<Session, CreateFailure>>,
     pub sent: bool,
     pub approved: bool,
+    pub archived: bool,
     pub enqueued: Option<i64>,
 }

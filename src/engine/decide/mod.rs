@@ -18,7 +18,7 @@ mod facts;
 mod plan;
 mod progress;
 
-pub use chores::{housekeeping, Chore};
+pub use chores::{archive_when_issue_closed, housekeeping, Chore, CLOSED_WHILE_WAITING};
 pub use progress::{progress, Progress, Question};
 #[cfg(test)]
 mod tests;
@@ -59,8 +59,9 @@ pub enum Intake {
     Ignore(String),
     /// A person (or an allowed bot) asks on an issue or pull request.
     Conversation(Conversation),
-    /// Work with no conversation: a dispatch, a schedule, a failed run.
-    Unattended(Work),
+    /// Work with no conversation: a dispatch, a schedule, a failed run, a pull request
+    /// closed (on `issue`, when there is one; nobody is answered or refused).
+    Unattended { issue: Option<Issue>, work: Work },
 }
 
 /// A request on an issue or pull request.
@@ -86,6 +87,8 @@ pub enum Work {
     Approve { plan: Option<String> },
     /// `/jules status`.
     Status,
+    /// `/jules stop`.
+    Stop,
     /// `/jules help`.
     Help,
     /// A line that starts with the prefix but is not a command.
@@ -94,6 +97,8 @@ pub enum Work {
     Dispatch { scheduled: bool },
     /// A failed workflow run.
     FixCi(Box<WorkflowRun>),
+    /// The pull request was merged or closed: its session's work is over.
+    PullClosed { merged: bool },
 }
 
 /// What asked for a session: how an issue's existing session is treated.
@@ -190,12 +195,20 @@ pub fn intake(event: &Event, settings: &Settings) -> Intake {
             new_commands(previous_body, &comment.body, &settings.command_prefix),
             |work| conversation(issue, Some(comment), work),
         ),
-        EventKind::Dispatch { scheduled } => Intake::Unattended(Work::Dispatch {
-            scheduled: *scheduled,
-        }),
-        EventKind::WorkflowRunFailed { run } => {
-            Intake::Unattended(Work::FixCi(Box::new(run.clone())))
-        }
+        EventKind::Dispatch { scheduled } => Intake::Unattended {
+            issue: None,
+            work: Work::Dispatch {
+                scheduled: *scheduled,
+            },
+        },
+        EventKind::WorkflowRunFailed { run } => Intake::Unattended {
+            issue: None,
+            work: Work::FixCi(Box::new(run.clone())),
+        },
+        EventKind::PullRequestClosed { pull, merged } => Intake::Unattended {
+            issue: Some(pull.clone()),
+            work: Work::PullClosed { merged: *merged },
+        },
         EventKind::Ignored { reason } => Intake::Ignore(reason.clone()),
         EventKind::IssueClosed { .. } => Intake::Ignore("closed issues need no action".into()),
         EventKind::Installation { .. } | EventKind::Push { .. } | EventKind::Ping => {
@@ -237,6 +250,7 @@ fn commented(
             },
             Ok(Command::Approve { plan }) => Work::Approve { plan },
             Ok(Command::Status) => Work::Status,
+            Ok(Command::Stop) => Work::Stop,
             Ok(Command::Help) => Work::Help,
             Err(CommandError::Malformed { line, reason }) => Work::Malformed { line, reason },
         })
@@ -333,6 +347,7 @@ pub fn decide(request: &Request<'_>, work: &Work, facts: &Facts) -> Step {
         } => start(request, *trigger, instruction.as_deref(), branch, facts),
         Work::Approve { plan } => approve(request, plan.as_deref(), facts),
         Work::Status => refresh(request, facts),
+        Work::Stop => stop(request, facts),
         Work::Help => {
             let settings = request.settings;
             let help = Reply::Help {
@@ -361,6 +376,7 @@ pub fn decide(request: &Request<'_>, work: &Work, facts: &Facts) -> Step {
         }
         Work::Dispatch { scheduled } => dispatch(request, *scheduled, facts),
         Work::FixCi(run) => fix_ci(request, run, facts),
+        Work::PullClosed { merged } => pull_closed(request, *merged, facts),
     }
 }
 
@@ -875,6 +891,140 @@ fn refresh(request: &Request<'_>, facts: &Facts) -> Step {
             "there is no session for this issue",
         ),
     }
+}
+
+/// `/jules stop`: archives the issue's running session (Jules pauses a session it archives;
+/// its history stays), and the status comment says who stopped it.
+fn stop(request: &Request<'_>, facts: &Facts) -> Step {
+    let prefix = &request.settings.command_prefix;
+    let issue = known!(issue_facts(request, facts));
+    let found = match &issue.found {
+        Found::Session(found) => found,
+        Found::Foreign { session, .. } => return refuse_foreign(request, session),
+        Found::Nothing => {
+            return Plan::then(
+                vec![reply(
+                    request,
+                    Reply::NoSession {
+                        prefix: prefix.clone(),
+                    },
+                )],
+                ActionTaken::Ignored,
+                "there is no session to stop",
+            )
+        }
+    };
+    let session = &found.session;
+    if !facts.archived {
+        if session.archived || session.state.is_finished() {
+            let view = known!(view_of(session, facts));
+            let nothing = Reply::NothingToStop {
+                view: Box::new(view.clone()),
+                prefix: prefix.clone(),
+            };
+            return publish(
+                issue_number(request),
+                found,
+                session,
+                view,
+                None,
+                vec![reply(request, nothing)],
+                Vec::new(),
+                (
+                    ActionTaken::Ignored,
+                    format!(
+                        "{} is {}; nothing to stop",
+                        session.name,
+                        render::state_words(&session.state)
+                    ),
+                ),
+            );
+        }
+        return Step::Try(Attempt::Archive {
+            session: session.name.clone(),
+        });
+    }
+    let Some((after, activities)) = facts.reread.get(&session.name) else {
+        return Step::Need(Query::Reread {
+            session: session.name.clone(),
+        });
+    };
+    publish(
+        issue_number(request),
+        found,
+        after,
+        SessionView::new(after, activities),
+        Some(crate::engine::comment::stopped_notice(
+            &format!("by @{}", request.sender.login),
+            prefix,
+        )),
+        Vec::new(),
+        Vec::new(),
+        (
+            ActionTaken::Stopped,
+            format!(
+                "archived {} at @{}'s request",
+                session.name, request.sender.login
+            ),
+        ),
+    )
+}
+
+/// A pull request was merged or closed: its session is archived (`archive_on_close`), so
+/// nothing keeps running, or waiting, for work that is over; the status comment says why.
+fn pull_closed(request: &Request<'_>, merged: bool, facts: &Facts) -> Step {
+    if !request.settings.archive_on_close {
+        return Plan::only(ActionTaken::Ignored, "archive_on_close is off");
+    }
+    let issue = known!(issue_facts(request, facts));
+    let found = match &issue.found {
+        Found::Session(found) => found,
+        // Nobody asked: nothing to answer, nothing to touch.
+        Found::Foreign { .. } | Found::Nothing => {
+            return Plan::only(
+                ActionTaken::Ignored,
+                "the pull request has no session of this repository",
+            )
+        }
+    };
+    let session = &found.session;
+    if !facts.archived {
+        if session.archived {
+            return Plan::only(
+                ActionTaken::Ignored,
+                format!("{} is already archived", session.name),
+            );
+        }
+        return Step::Try(Attempt::Archive {
+            session: session.name.clone(),
+        });
+    }
+    let Some((after, activities)) = facts.reread.get(&session.name) else {
+        return Step::Need(Query::Reread {
+            session: session.name.clone(),
+        });
+    };
+    let why = if merged {
+        "because the pull request was merged"
+    } else {
+        "because the pull request was closed"
+    };
+    publish(
+        issue_number(request),
+        found,
+        after,
+        SessionView::new(after, activities),
+        Some(crate::engine::comment::stopped_notice(
+            why,
+            &request.settings.command_prefix,
+        )),
+        Vec::new(),
+        Vec::new(),
+        (
+            ActionTaken::Stopped,
+            format!("archived {} {why}", session.name),
+        ),
+    )
 }
 
 /// `workflow_dispatch` / `schedule`: a session from the configured prompt.

@@ -76,6 +76,8 @@ pub enum ActionTaken {
     Ignored,
     /// Over the repository's limits, or Jules is at its limit: waiting for a slot.
     Queued,
+    /// The session was archived (`/jules stop`, its pull request closed).
+    Stopped,
     Failed,
 }
 
@@ -90,6 +92,7 @@ impl ActionTaken {
             ActionTaken::Refused => "refused",
             ActionTaken::Ignored => "ignored",
             ActionTaken::Queued => "queued",
+            ActionTaken::Stopped => "stopped",
             ActionTaken::Failed => "failed",
         }
     }
@@ -134,6 +137,9 @@ pub enum Attempt {
     SendMessage { session: String, text: String },
     /// Approve the pending plan. Learned: `Approved`.
     ApprovePlan { session: String },
+    /// Archive a session on purpose (`/jules stop`, its pull request closed). Learned:
+    /// `archived`.
+    Archive { session: String },
     /// Jules is at its limit: put the request in the store's queue. Learned: `Enqueued`.
     Enqueue { issue: u64 },
     /// Open the CI fixer's report issue. Learned: `FixerIssue`.

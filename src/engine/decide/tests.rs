@@ -184,7 +184,7 @@ fn walk(
                 work.into_iter().next().unwrap(),
             )
         }
-        Intake::Unattended(work) => (event.sender.clone().unwrap(), None, None, work),
+        Intake::Unattended { issue, work } => (event.sender.clone().unwrap(), issue, None, work),
         Intake::Ignore(reason) => panic!("ignored: {reason}"),
     };
     let request = Request {
@@ -221,6 +221,7 @@ fn jules_says_yes(attempt: &Attempt, facts: &mut Facts) {
         Attempt::ApprovePlan { .. } => facts.approved = true,
         Attempt::Enqueue { .. } => facts.enqueued = Some(3),
         Attempt::OpenFixerIssue => facts.fixer_issue = Some(Some(99)),
+        Attempt::Archive { .. } => facts.archived = true,
     }
 }
 
@@ -919,4 +920,81 @@ fn the_ci_fixer_reports_on_its_issue_opening_it_only_to_start_a_fix() {
         .iter()
         .any(|attempt| matches!(attempt, Attempt::OpenFixerIssue)));
     assert_eq!(on_pull.status().unwrap().issue, 12);
+}
+
+// --- The session's life ---
+
+#[test]
+fn stop_archives_the_running_session_and_says_who_stopped_it() {
+    let stopped = action(
+        &settings(),
+        &commented("/jules stop"),
+        found(session("IN_PROGRESS"), None),
+    );
+    assert!(matches!(&stopped.tried[..], [Attempt::Archive { .. }]));
+    assert_eq!(stopped.verdict().0, ActionTaken::Stopped);
+    let notice = stopped.status().unwrap().notice.clone().unwrap();
+    assert!(notice.starts_with("Stopped by @Codertocat"), "{notice}");
+    // A finished session has nothing to stop: said, not archived.
+    let done = action(
+        &settings(),
+        &commented("/jules stop"),
+        found(session("COMPLETED"), None),
+    );
+    assert!(done.tried.is_empty());
+    assert_eq!(done.replies(), ["nothing-to-stop"]);
+    let none = action(&settings(), &commented("/jules stop"), nothing());
+    assert_eq!(none.replies(), ["no-session"]);
+}
+
+fn pull_closed(merged: bool) -> Event {
+    event(
+        "pull_request",
+        &payload(
+            "pull_request.closed.json",
+            &[("/pull_request/merged", json!(merged))],
+        ),
+    )
+}
+
+#[test]
+fn a_merged_or_closed_pull_request_archives_its_session_unless_turned_off() {
+    for (merged, why) in [(true, "merged"), (false, "closed")] {
+        let closed = action(
+            &settings(),
+            &pull_closed(merged),
+            found(session("AWAITING_USER_FEEDBACK"), None),
+        );
+        assert_eq!(closed.asked[0], Query::IssueSession { issue: 2 });
+        assert!(matches!(&closed.tried[..], [Attempt::Archive { .. }]));
+        assert_eq!(closed.verdict().0, ActionTaken::Stopped);
+        let notice = closed.status().unwrap().notice.clone().unwrap();
+        assert!(
+            notice.contains(&format!("the pull request was {why}")),
+            "{notice}"
+        );
+        assert!(closed.replies().is_empty(), "nobody asked: no reply");
+    }
+    let kept = Settings {
+        archive_on_close: false,
+        ..settings()
+    };
+    let off = action(
+        &kept,
+        &pull_closed(true),
+        found(session("IN_PROGRESS"), None),
+    );
+    assert!(off.asked.is_empty() && off.tried.is_empty());
+    // No session on the pull request, or another repository's: nothing done, nothing said.
+    let foreign = IssueFacts {
+        found: Found::Foreign {
+            session: "sessions/9".into(),
+            source: "sources/github/other/repo".into(),
+        },
+        queued_comment: None,
+    };
+    for issue in [nothing(), foreign] {
+        let untouched = action(&settings(), &pull_closed(true), issue);
+        assert!(untouched.tried.is_empty() && untouched.plan.effects.is_empty());
+    }
 }
