@@ -9,7 +9,8 @@
 use serde::Deserialize;
 
 use crate::engine::event::{
-    Actor, Comment, Event, EventKind, Issue, PullBranches, RepoName, Repository, WorkflowRun,
+    Actor, Comment, Event, EventKind, Issue, PullBranches, RepoName, Repository, Review,
+    ReviewComment, WorkflowRun,
 };
 
 /// A payload that is not what its event name says.
@@ -63,6 +64,35 @@ pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, PayloadError>
                 pull: pull.into(),
             }
         }
+        ("pull_request_review", "submitted") => {
+            let pull = raw
+                .pull_request
+                .clone()
+                .ok_or_else(|| missing("pull_request"))?;
+            let review = raw.review.clone().ok_or_else(|| missing("review"))?;
+            EventKind::ReviewSubmitted {
+                branches: pull.branches(),
+                pull: pull.into(),
+                review: Review {
+                    id: review.id,
+                    body: review.body.unwrap_or_default(),
+                    author: review.user.into(),
+                    html_url: review.html_url,
+                },
+            }
+        }
+        ("pull_request_review_comment", "created") => EventKind::ReviewCommentCreated {
+            pull: raw
+                .pull_request
+                .clone()
+                .ok_or_else(|| missing("pull_request"))?
+                .into(),
+            comment: raw
+                .comment
+                .clone()
+                .ok_or_else(|| missing("comment"))?
+                .into_review_comment(),
+        },
         ("issue_comment", "created") => EventKind::CommentCreated {
             issue: raw.issue.clone().ok_or_else(|| missing("issue"))?.into(),
             comment: raw
@@ -136,6 +166,7 @@ struct RawEvent {
     pull_request: Option<RawPull>,
     changes: Option<RawChanges>,
     workflow_run: Option<RawWorkflowRun>,
+    review: Option<RawReview>,
     #[serde(rename = "ref")]
     git_ref: Option<String>,
     #[serde(default)]
@@ -239,6 +270,42 @@ impl From<RawIssue> for Issue {
 
 #[derive(Debug, Clone, Deserialize)]
 struct RawComment {
+    id: u64,
+    #[serde(default)]
+    body: Option<String>,
+    user: RawUser,
+    #[serde(default)]
+    html_url: String,
+    // A review comment's place in the diff.
+    #[serde(default)]
+    pull_request_review_id: Option<u64>,
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    start_line: Option<u64>,
+    #[serde(default)]
+    line: Option<u64>,
+    #[serde(default)]
+    diff_hunk: Option<String>,
+}
+
+impl RawComment {
+    fn into_review_comment(self) -> ReviewComment {
+        ReviewComment {
+            id: self.id,
+            review_id: self.pull_request_review_id,
+            body: self.body.unwrap_or_default(),
+            author: self.user.into(),
+            path: self.path.unwrap_or_default(),
+            start_line: self.start_line,
+            line: self.line,
+            diff_hunk: self.diff_hunk.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct RawReview {
     id: u64,
     #[serde(default)]
     body: Option<String>,

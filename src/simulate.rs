@@ -118,6 +118,7 @@ fn describe(work: &Work) -> String {
         Work::Malformed { line, reason } => format!("malformed `{line}`: {reason}"),
         Work::Dispatch { .. } => "dispatch".into(),
         Work::FixCi(run) => format!("fix the failed run {}", run.id),
+        Work::Review { review, .. } => format!("review {} by @{}", review.id, review.author.login),
         Work::PullClosed { merged: true } => "the pull request was merged".into(),
         Work::PullClosed { merged: false } => "the pull request was closed".into(),
     }
@@ -166,6 +167,7 @@ impl Rehearsal<'_> {
                     | Query::StaleBase { .. }
                     | Query::FixerIssue
                     | Query::FailedJobs { .. }
+                    | Query::ReviewComments { .. }
             );
             if github_only {
                 return crate::handler::learn_from_github(github, request, query, facts).await;
@@ -220,6 +222,13 @@ impl Rehearsal<'_> {
             }
             Query::FixerIssue => facts.fixer_issue = Some(None),
             Query::FailedJobs { .. } => facts.failed_jobs = Some(Vec::new()),
+            Query::ReviewComments { .. } => {
+                self.note(
+                    "review",
+                    "line comments not looked up (no GitHub token); assumed none",
+                );
+                facts.review_comments = Some(Vec::new());
+            }
         }
         Ok(())
     }
@@ -375,6 +384,10 @@ impl Shell for Rehearsal<'_> {
                 None => "post a queued comment".to_owned(),
             },
             Effect::Archive { session } => format!("archive {session}"),
+            Effect::ReactToReviewComment { .. } => "react 👀 to the review comment".to_owned(),
+            Effect::ReplyInThread { reply, .. } => {
+                format!("reply in the review thread: {}", first_line(&reply.body()))
+            }
         };
         self.note("would", what);
         Ok(())

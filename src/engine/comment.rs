@@ -66,6 +66,13 @@ pub enum Reply {
         requester: Option<String>,
         prefix: String,
     },
+    /// Commands a review cannot carry (approve, stop, ...): they belong in the conversation.
+    NotInAReview {
+        commands: Vec<&'static str>,
+        prefix: String,
+    },
+    /// The short answer in a review thread: the request reached Jules.
+    SentToJules { view: Box<SessionView> },
     /// The request waits for a slot.
     Queued {
         position: i64,
@@ -91,6 +98,8 @@ impl Reply {
             Reply::StaleBase { .. } => "stale-base",
             Reply::CreateFailed { .. } => "create-failure",
             Reply::Question { .. } => "question",
+            Reply::NotInAReview { .. } => "not-in-a-review",
+            Reply::SentToJules { .. } => "sent",
             Reply::Queued { .. } => "queued",
         }
     }
@@ -136,6 +145,19 @@ impl Reply {
                 requester,
                 prefix,
             } => super::render::question_comment(view, requester.as_deref(), prefix),
+            Reply::NotInAReview { commands, prefix } => format!(
+                "A review can only send Jules a task (`{prefix} <text>`, `{prefix} new <text>`); {} belong in the conversation below, where the status comment is.",
+                commands
+                    .iter()
+                    .map(|name| format!("`{prefix} {name}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Reply::SentToJules { view } => format!(
+                "Sent to Jules: [session {}]({}).",
+                short_session(&view.id),
+                view.url
+            ),
             Reply::Queued {
                 position,
                 reason,

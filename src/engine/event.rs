@@ -94,6 +94,32 @@ pub struct Comment {
     pub html_url: String,
 }
 
+/// A review submitted on a pull request: its body and its line comments are read together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub id: u64,
+    pub body: String,
+    pub author: Actor,
+    pub html_url: String,
+}
+
+/// A comment on a line (or lines) of a pull request's diff.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewComment {
+    pub id: u64,
+    /// The review it was submitted with.
+    pub review_id: Option<u64>,
+    pub body: String,
+    pub author: Actor,
+    pub path: String,
+    /// The first line of a multi-line comment.
+    pub start_line: Option<u64>,
+    /// The (last) line commented on; `None` for a comment on an outdated diff.
+    pub line: Option<u64>,
+    /// The part of the diff the comment is on.
+    pub diff_hunk: String,
+}
+
 /// A failed workflow run (for the CI fixer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorkflowRun {
@@ -139,6 +165,14 @@ pub enum EventKind {
     },
     /// `pull_request[_target].closed`, merged or not.
     PullRequestClosed { pull: Issue, merged: bool },
+    /// `pull_request_review.submitted`: the review's body and line comments, as one request.
+    ReviewSubmitted {
+        pull: Issue,
+        branches: PullBranches,
+        review: Review,
+    },
+    /// `pull_request_review_comment.created`: read with its review when that is submitted.
+    ReviewCommentCreated { pull: Issue, comment: ReviewComment },
     /// `issue_comment.created`
     CommentCreated { issue: Issue, comment: Comment },
     /// `issue_comment.edited`, with the body before the edit.
@@ -172,6 +206,8 @@ impl EventKind {
             | EventKind::IssueClosed { issue }
             | EventKind::PullRequestLabeled { issue, .. }
             | EventKind::PullRequestClosed { pull: issue, .. }
+            | EventKind::ReviewSubmitted { pull: issue, .. }
+            | EventKind::ReviewCommentCreated { pull: issue, .. }
             | EventKind::CommentCreated { issue, .. }
             | EventKind::CommentEdited { issue, .. } => Some(issue),
             _ => None,

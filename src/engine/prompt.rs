@@ -157,7 +157,7 @@ fn default_instruction(parts: &PromptParts<'_>) -> String {
 }
 
 /// A fenced block that the text cannot close: the fence is longer than any backtick run in it.
-fn fenced(text: &str) -> String {
+pub(crate) fn fenced(text: &str) -> String {
     let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest_run.max(2) + 1);
     format!("{fence}text\n{text}\n{fence}")

@@ -27,6 +27,9 @@ pub enum Triage {
 pub fn triage(event: &Event) -> Triage {
     match &event.kind {
         EventKind::Ignored { reason } => Triage::NoWork(reason.clone()),
+        EventKind::ReviewCommentCreated { .. } => {
+            Triage::NoWork(super::decide::READ_WITH_ITS_REVIEW.into())
+        }
         EventKind::CommentCreated { comment, .. } | EventKind::CommentEdited { comment, .. }
             if !may_hold_a_command(&comment.body) =>
         {

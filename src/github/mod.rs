@@ -13,7 +13,7 @@ use octocrab::Octocrab;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::engine::event::{Actor, PullBranches, RepoName};
+use crate::engine::event::{Actor, PullBranches, RepoName, ReviewComment};
 use crate::engine::policy::Permission;
 use crate::jules::CallObserver;
 
@@ -339,6 +339,120 @@ impl GitHubClient {
                 .map_err(GitHubError::from_octocrab)
         })
         .await
+    }
+
+    /// The line comments of review `review` of pull request `pull`, oldest first (from the
+    /// pull request's review comments, at most 1,000 of them).
+    pub async fn review_comments(
+        &self,
+        repo: &RepoName,
+        pull: u64,
+        review: u64,
+    ) -> Result<Vec<ReviewComment>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Raw {
+            id: u64,
+            pull_request_review_id: Option<u64>,
+            #[serde(default)]
+            body: String,
+            user: RawUser,
+            #[serde(default)]
+            path: String,
+            start_line: Option<u64>,
+            line: Option<u64>,
+            #[serde(default)]
+            diff_hunk: String,
+        }
+        #[derive(Deserialize)]
+        struct RawUser {
+            login: String,
+            #[serde(rename = "type", default)]
+            kind: String,
+        }
+        const PER_PAGE: usize = 100;
+        let mut found = Vec::new();
+        for page in 1..=10 {
+            let route = format!(
+                "/repos/{}/{}/pulls/{pull}/comments?per_page={PER_PAGE}&page={page}",
+                repo.owner, repo.name
+            );
+            let batch: Vec<Raw> = self
+                .retrying("list review comments", || async {
+                    self.octocrab
+                        .get::<Vec<Raw>, _, ()>(&route, None)
+                        .await
+                        .map_err(GitHubError::from_octocrab)
+                })
+                .await?;
+            let last = batch.len() < PER_PAGE;
+            found.extend(
+                batch
+                    .into_iter()
+                    .filter(|raw| raw.pull_request_review_id == Some(review))
+                    .map(|raw| ReviewComment {
+                        id: raw.id,
+                        review_id: raw.pull_request_review_id,
+                        body: raw.body,
+                        author: Actor {
+                            is_bot: raw.user.kind == "Bot" || raw.user.login.ends_with("[bot]"),
+                            login: raw.user.login,
+                        },
+                        path: raw.path,
+                        start_line: raw.start_line,
+                        line: raw.line,
+                        diff_hunk: raw.diff_hunk,
+                    }),
+            );
+            if last {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Adds 👀 to a pull request review comment (GitHub answers 200 when it is already there).
+    pub async fn react_to_review_comment(
+        &self,
+        repo: &RepoName,
+        comment_id: u64,
+    ) -> Result<(), GitHubError> {
+        let route = format!(
+            "/repos/{}/{}/pulls/comments/{comment_id}/reactions",
+            repo.owner, repo.name
+        );
+        self.retrying("review comment reaction", || async {
+            self.octocrab
+                .post::<_, serde_json::Value>(&route, Some(&serde_json::json!({"content": "eyes"})))
+                .await
+                .map(drop)
+                .map_err(GitHubError::from_octocrab)
+        })
+        .await
+    }
+
+    /// Replies in the review thread of `comment_id`. Never retried (it posts a comment).
+    pub async fn reply_to_review_comment(
+        &self,
+        repo: &RepoName,
+        pull: u64,
+        comment_id: u64,
+        body: &str,
+    ) -> Result<u64, GitHubError> {
+        #[derive(Deserialize)]
+        struct Created {
+            id: u64,
+        }
+        let route = format!(
+            "/repos/{}/{}/pulls/{pull}/comments/{comment_id}/replies",
+            repo.owner, repo.name
+        );
+        let result = self
+            .octocrab
+            .post::<_, Created>(&route, Some(&serde_json::json!({ "body": body })))
+            .await
+            .map_err(GitHubError::from_octocrab);
+        self.observe("reply in review thread", &result);
+        Ok(result?.id)
     }
 
     /// A file's text on the default branch; `None` when it does not exist.

@@ -31,6 +31,34 @@ impl Handler<'_> {
         Ok(())
     }
 
+    /// Replies in a review thread, at most once per request (as [`Self::reply`]).
+    async fn reply_in_thread(
+        &self,
+        request: &Request<'_>,
+        comment: u64,
+        reply: &crate::engine::comment::Reply,
+    ) -> Result<(), HandlerError> {
+        let repo = &request.repo.name;
+        let pull = request.issue.map_or(0, |issue| issue.number);
+        let key = self.replies.next_key(reply.kind());
+        if let Some(gate) = self.gate {
+            if !gate.first_reply(&key).await? {
+                return Ok(());
+            }
+        }
+        if let Err(error) = self
+            .github
+            .reply_to_review_comment(repo, pull, comment, &reply.body())
+            .await
+        {
+            if let Some(gate) = self.gate {
+                gate.forget_reply(&key).await?;
+            }
+            return Err(error.into());
+        }
+        Ok(())
+    }
+
     /// Carries out an attempt and learns its result.
     pub(super) async fn carry_out(
         &self,
@@ -108,6 +136,14 @@ impl Handler<'_> {
             Effect::Reply { issue, reply } => {
                 self.reply(repo, *issue, reply.kind(), &reply.body())
                     .await?
+            }
+            Effect::ReactToReviewComment { comment } => {
+                if let Err(error) = self.github.react_to_review_comment(repo, *comment).await {
+                    tracing::warn!(%error, "could not add the reaction");
+                }
+            }
+            Effect::ReplyInThread { comment, reply } => {
+                self.reply_in_thread(request, *comment, reply).await?
             }
             Effect::PublishStatus(update) => {
                 let id = self

@@ -100,6 +100,10 @@ pub(crate) async fn learn_from_github(
             facts.stale_base = Some(decide::stale_base_fact(base, head, behind));
         }
         Query::FixerIssue => facts.fixer_issue = Some(github.ci_fixer_issue(repo).await?),
+        Query::ReviewComments { review } => {
+            let pull = request.issue.map_or(0, |issue| issue.number);
+            facts.review_comments = Some(github.review_comments(repo, pull, *review).await?);
+        }
         Query::FailedJobs { run } => {
             let jobs = github
                 .failed_jobs(repo, *run)

@@ -17,6 +17,7 @@ mod chores;
 mod facts;
 mod plan;
 mod progress;
+mod review;
 
 pub use chores::{archive_when_issue_closed, housekeeping, Chore, CLOSED_WHILE_WAITING};
 pub use progress::{progress, Progress, Question};
@@ -33,7 +34,8 @@ use super::command::{new_commands, parse_commands, take_anyway, Command, Command
 use super::comment::{Reply, StaleBase};
 use super::escape;
 use super::event::{
-    Actor, Comment, Event, EventKind, Issue, PullBranches, RepoName, Repository, WorkflowRun,
+    Actor, Comment, Event, EventKind, Issue, PullBranches, RepoName, Repository, Review,
+    WorkflowRun,
 };
 use super::policy::{check_sender, Permission, SenderCheck};
 use super::prompt::{build_prompt, short_title, PromptParts};
@@ -99,7 +101,17 @@ pub enum Work {
     FixCi(Box<WorkflowRun>),
     /// The pull request was merged or closed: its session's work is over.
     PullClosed { merged: bool },
+    /// A review was submitted: its `/jules` lines (body and line comments) go to the pull
+    /// request's session as one message, with the lines they are about.
+    Review {
+        review: Review,
+        branches: PullBranches,
+    },
 }
+
+/// Why a review comment's own event is not acted on.
+pub const READ_WITH_ITS_REVIEW: &str =
+    "a review comment is read with its review, when the review is submitted";
 
 /// What asked for a session: how an issue's existing session is treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +217,18 @@ pub fn intake(event: &Event, settings: &Settings) -> Intake {
             issue: None,
             work: Work::FixCi(Box::new(run.clone())),
         },
+        EventKind::ReviewSubmitted {
+            pull,
+            branches,
+            review,
+        } => Intake::Unattended {
+            issue: Some(pull.clone()),
+            work: Work::Review {
+                review: review.clone(),
+                branches: branches.clone(),
+            },
+        },
+        EventKind::ReviewCommentCreated { .. } => Intake::Ignore(READ_WITH_ITS_REVIEW.into()),
         EventKind::PullRequestClosed { pull, merged } => Intake::Unattended {
             issue: Some(pull.clone()),
             work: Work::PullClosed { merged: *merged },
@@ -377,6 +401,7 @@ pub fn decide(request: &Request<'_>, work: &Work, facts: &Facts) -> Step {
         Work::Dispatch { scheduled } => dispatch(request, *scheduled, facts),
         Work::FixCi(run) => fix_ci(request, run, facts),
         Work::PullClosed { merged } => pull_closed(request, *merged, facts),
+        Work::Review { review, branches } => review::decide(request, review, branches, facts),
     }
 }
 

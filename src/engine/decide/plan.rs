@@ -126,6 +126,8 @@ pub enum Query {
     FixerIssue,
     /// The names of the failed jobs of a workflow run.
     FailedJobs { run: u64 },
+    /// The line comments of a review of the pull request.
+    ReviewComments { review: u64 },
 }
 
 /// An effect whose result the core needs before it can go on.
@@ -162,6 +164,10 @@ pub enum Effect {
     React { comment: Option<u64> },
     /// A reply on the issue, posted at most once per request (its kind numbers its key).
     Reply { issue: u64, reply: Reply },
+    /// 👀 on a review comment (a courtesy, like `React`).
+    ReactToReviewComment { comment: u64 },
+    /// A reply in the review thread of `comment`, posted at most once per request.
+    ReplyInThread { comment: u64, reply: Reply },
     /// Post or edit the issue's one status comment.
     PublishStatus(Box<StatusUpdate>),
     /// Post the "queued" comment, or edit the one an earlier request left.

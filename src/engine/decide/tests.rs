@@ -998,3 +998,167 @@ fn a_merged_or_closed_pull_request_archives_its_session_unless_turned_off() {
         assert!(untouched.tried.is_empty() && untouched.plan.effects.is_empty());
     }
 }
+
+// --- Reviews ---
+
+fn review_submitted(body: Option<&str>) -> Event {
+    event(
+        "pull_request_review",
+        &payload(
+            "pull_request_review.submitted.json",
+            &[("/review/body", body.map_or(Value::Null, |b| json!(b)))],
+        ),
+    )
+}
+
+/// The line comment the fixture's review was submitted with, saying `body`.
+fn line_comment(id: u64, body: &str) -> crate::engine::event::ReviewComment {
+    let Event {
+        kind: EventKind::ReviewCommentCreated { comment, .. },
+        ..
+    } = event(
+        "pull_request_review_comment",
+        &payload(
+            "pull_request_review_comment.created.json",
+            &[("/comment/body", json!(body)), ("/comment/id", json!(id))],
+        ),
+    )
+    else {
+        panic!("a review comment")
+    };
+    comment
+}
+
+fn reviewed(
+    comments: Vec<crate::engine::event::ReviewComment>,
+    issue: IssueFacts,
+) -> impl Fn(&Query, &mut Facts) {
+    move |query, facts| match query {
+        Query::ReviewComments { review } => {
+            assert_eq!(*review, 237895671);
+            facts.review_comments = Some(comments.clone());
+        }
+        Query::Permission { .. } => facts.permission = Some(Permission::Write),
+        other => world_with(issue.clone(), activities(1))(other, facts),
+    }
+}
+
+#[test]
+fn a_review_comment_is_read_with_its_review_not_on_its_own() {
+    let alone = event(
+        "pull_request_review_comment",
+        &payload(
+            "pull_request_review_comment.created.json",
+            &[("/comment/body", json!("/jules rename this"))],
+        ),
+    );
+    assert_eq!(
+        intake(&alone, &settings()),
+        Intake::Ignore(READ_WITH_ITS_REVIEW.into())
+    );
+}
+
+#[test]
+fn a_review_sends_all_its_jules_lines_as_one_message_and_answers_in_the_thread() {
+    let comments = vec![
+        line_comment(501, "/jules use more emoji on this line"),
+        line_comment(502, "Fine by me."),
+        line_comment(503, "/jules and add a test for it"),
+    ];
+    let transcript = walk(
+        Mode::Action,
+        &settings(),
+        &review_submitted(None),
+        Facts::default(),
+        reviewed(comments, found(session("IN_PROGRESS"), None)),
+        jules_says_yes,
+    );
+    let [Attempt::SendMessage { text, .. }] = &transcript.tried[..] else {
+        panic!("one message: {transcript:?}")
+    };
+    assert!(
+        text.starts_with("use more emoji on this line\n\n(Review comment on README.md, line 265:)"),
+        "{text}"
+    );
+    assert!(text.contains("---\n\nand add a test for it"), "{text}");
+    assert_eq!(transcript.verdict().0, ActionTaken::Messaged);
+    let effects = &transcript.plan.effects;
+    assert!(matches!(
+        &effects[..2],
+        [
+            Effect::ReactToReviewComment { comment: 501 },
+            Effect::ReactToReviewComment { comment: 503 }
+        ]
+    ));
+    assert!(matches!(
+        effects.last(),
+        Some(Effect::ReplyInThread {
+            comment: 501,
+            reply: Reply::SentToJules { .. }
+        })
+    ));
+}
+
+#[test]
+fn a_review_without_a_command_costs_one_read_and_a_readers_is_refused() {
+    let quiet = walk(
+        Mode::Action,
+        &settings(),
+        &review_submitted(Some("Looks good")),
+        Facts::default(),
+        reviewed(vec![line_comment(501, "nit: spacing")], nothing()),
+        jules_says_yes,
+    );
+    assert_eq!(quiet.asked.len(), 1);
+    assert_eq!(
+        quiet.verdict(),
+        (ActionTaken::Ignored, "the review has no command")
+    );
+    let reader = walk(
+        Mode::Action,
+        &settings(),
+        &review_submitted(Some("/jules delete the tests")),
+        Facts::default(),
+        |query, facts| match query {
+            Query::ReviewComments { .. } => facts.review_comments = Some(Vec::new()),
+            Query::Permission { .. } => facts.permission = Some(Permission::Read),
+            other => panic!("asked {other:?}"),
+        },
+        jules_says_yes,
+    );
+    assert_eq!(reader.verdict().0, ActionTaken::Refused);
+    assert_eq!(reader.replies(), ["refused"]);
+}
+
+#[test]
+fn a_review_on_a_pull_request_without_a_session_starts_one_on_its_branch() {
+    let transcript = walk(
+        Mode::Action,
+        &settings(),
+        &review_submitted(None),
+        Facts::default(),
+        reviewed(
+            vec![line_comment(501, "/jules make this line shorter")],
+            nothing(),
+        ),
+        jules_says_yes,
+    );
+    let [Attempt::CreateSession(plan)] = &transcript.tried[..] else {
+        panic!("one create: {transcript:?}")
+    };
+    assert_eq!(
+        plan.new
+            .source_context
+            .as_ref()
+            .unwrap()
+            .github_repo_context
+            .as_ref()
+            .unwrap()
+            .starting_branch,
+        "changes"
+    );
+    assert!(plan.prompt.contains("make this line shorter"));
+    assert!(plan
+        .prompt
+        .contains("(Review comment on README.md, line 265:)"));
+}
