@@ -57,6 +57,8 @@ const HANDLED_EVENTS: &[&str] = &[
     "issue_comment",
     "pull_request",
     "pull_request_target",
+    "pull_request_review",
+    "pull_request_review_comment",
     "workflow_dispatch",
     "schedule",
     "workflow_run",
