@@ -1323,6 +1323,88 @@ async fn closing_the_issue_archives_a_session_that_waits_for_a_person() {
     bridge.stop().await;
 }
 
+/// When Jules opens a pull request for an issue's session, the pull request gets the
+/// session's status comment (its signed marker is the link), and merging the pull request
+/// archives the session and says so there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pull_request_jules_opened_is_linked_and_merging_it_archives_the_session() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    step(&world.jules, 2).await;
+    eventually("the plan is shown", || async {
+        world.status_body(109).contains("Plan ready")
+    })
+    .await;
+    let body = world.status_body(109);
+    let short = body.split("/jules approve ").nth(1).unwrap()[..6].to_owned();
+    let approve = comment(&format!("/jules approve {short}"), 9101);
+    assert_eq!(world.deliver(&bridge, "issue_comment", &approve).await, 202);
+    let session = session_of(&world, 109).await;
+    eventually("the plan is approved", || async {
+        world.client.get_session(&session).await.unwrap().state == State::InProgress
+    })
+    .await;
+    for _ in 0..6 {
+        step(&world.jules, 1).await;
+    }
+    let pr_url = || async {
+        world
+            .client
+            .get_session(&session)
+            .await
+            .unwrap()
+            .pull_request()
+            .map(|pr| pr.url.clone())
+    };
+    eventually("Jules opened a pull request", || async {
+        pr_url().await.is_some()
+    })
+    .await;
+    let url = pr_url().await.unwrap();
+    let pull: u64 = url.rsplit('/').next().unwrap().parse().unwrap();
+    eventually(
+        "the pull request has the session's status comment",
+        || async {
+            world
+                .status_body(pull)
+                .contains(&format!("session={session} "))
+        },
+    )
+    .await;
+    assert!(world
+        .status_body(pull)
+        .contains("Jules opened this pull request for #109"));
+
+    // The pull request is merged: the session is archived, and the pull request says so.
+    let merged = fixture(
+        "pull_request.closed.json",
+        &[
+            ("/pull_request/merged", json!(true)),
+            ("/pull_request/number", json!(pull)),
+            ("/number", json!(pull)),
+            ("/repository", labeled()["repository"].clone()),
+            ("/installation", labeled()["installation"].clone()),
+        ],
+    );
+    assert_eq!(world.deliver(&bridge, "pull_request", &merged).await, 202);
+    eventually("the session is archived", || async {
+        world.client.get_session(&session).await.unwrap().archived
+    })
+    .await;
+    eventually("the pull request says why", || async {
+        world
+            .status_body(pull)
+            .contains("Stopped because the pull request was merged")
+    })
+    .await;
+    bridge.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removing_the_installation_stops_its_sessions() {
     let world = World::new(Db::Sqlite).await;

@@ -175,6 +175,12 @@ pub fn stopped_notice(how: &str, prefix: &str) -> String {
     )
 }
 
+/// The notice on the status comment the bridge posts on a pull request Jules opened for the
+/// session of `issue`: the issue's status comment is the one kept current.
+pub fn opened_for(issue: u64) -> String {
+    format!("Jules opened this pull request for #{issue}; the status there is kept up to date. Reviews and `/jules` commands here reach the same session.")
+}
+
 /// Jules did not start the session: what happened and who can fix it, in plain words.
 fn create_failed(failure: CreateFailure, prefix: &str, in_action: bool) -> String {
     let where_to_look = if in_action {

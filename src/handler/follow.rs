@@ -41,6 +41,8 @@ impl Handler<'_> {
         let mut last: Option<Box<Session>> = None;
         // The questions already posted during this run, by activity.
         let mut asked = std::collections::HashSet::new();
+        // The pull requests this run linked to the session.
+        let mut linked = std::collections::HashSet::new();
         let mut plan_seen = false;
         let watching = async {
             let events = self
@@ -53,7 +55,9 @@ impl Handler<'_> {
                         plan_seen |= activity.kind.name() == "planGenerated";
                     }
                     WatchEvent::State(current) => {
-                        let view = self.report_progress(&current, report, &mut asked).await?;
+                        let view = self
+                            .report_progress(&current, report, &mut asked, &mut linked)
+                            .await?;
                         let reached = match until {
                             Until::Done => current.state.is_finished(),
                             Until::Plan => {
@@ -87,6 +91,7 @@ impl Handler<'_> {
         session: &Session,
         report: Option<&Report>,
         asked: &mut std::collections::HashSet<String>,
+        linked: &mut std::collections::HashSet<u64>,
     ) -> Result<SessionView, HandlerError> {
         let activities = self.jules.all_activities(&session.name, None).await?;
         let requester = report.and_then(|report| report.requester.as_deref());
@@ -95,11 +100,17 @@ impl Handler<'_> {
             &activities,
             requester,
             &self.settings.command_prefix,
+            report.map(|report| (&report.repo, report.issue)),
         );
         let Some(report) = report else {
             return Ok(progress.view);
         };
         self.show_view(&progress.view, report, None).await?;
+        if let Some(pull) = progress.pull {
+            if linked.insert(pull) {
+                self.link_pull_request(&progress.view, report, pull).await?;
+            }
+        }
         if let Some(question) = progress.question {
             if asked.insert(question.activity) {
                 self.github

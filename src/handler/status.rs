@@ -243,6 +243,38 @@ impl Handler<'_> {
 }
 
 impl Handler<'_> {
+    /// Posts the session's status comment on the pull request Jules opened for it, unless one
+    /// with a valid marker for this session is there already: its signed marker is what links
+    /// the pull request's reviews and closing to the session (the issue's status comment
+    /// stays the one kept current).
+    pub async fn link_pull_request(
+        &self,
+        view: &SessionView,
+        report: &super::Report,
+        pull: u64,
+    ) -> Result<(), HandlerError> {
+        let thread = self.thread(&report.repo, pull).await?;
+        let linked = thread.comments.iter().any(|comment| {
+            matches!(
+                self.settings.marker_key.check(&comment.body, &report.repo, pull),
+                MarkerCheck::Verified(marker) if marker.session == view.name
+            )
+        });
+        if linked {
+            return Ok(());
+        }
+        self.publish_view(
+            &report.repo,
+            pull,
+            view,
+            report.requester.as_deref(),
+            None,
+            Some(&crate::engine::comment::opened_for(report.issue)),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Renders the status comment of `report` from a view the caller already has (the
     /// relay keeps the activities it has seen) and edits it in place, or posts it when
     /// there is none yet; returns the comment id.

@@ -364,8 +364,26 @@ async fn relay_session(
         all,
         tracked.requester.as_deref(),
         &settings.command_prefix,
+        Some((&repo, report.issue)),
     );
     let comment_id = handler.show_view(&progress.view, &report, None).await?;
+    if let Some(pull) = progress.pull {
+        // Once per pull request, across restarts and replicas.
+        if state
+            .store
+            .record_relayed(&tracked.name, &format!("pull:{pull}"), "pull")
+            .await?
+        {
+            // A lost link is not worth failing the relay for: the issue's status comment
+            // still shows the pull request.
+            if let Err(error) = handler
+                .link_pull_request(&progress.view, &report, pull)
+                .await
+            {
+                tracing::warn!(%error, pull, "could not post the status comment on the pull request");
+            }
+        }
+    }
     if let Some(question) = progress.question {
         // Recorded before it is posted: a restart never asks the same question twice.
         if state

@@ -1322,13 +1322,21 @@ pub fn belongs_to(session: &Session, repo: &RepoName) -> bool {
 
 /// True when `url` is a pull request of `repo` (`https://HOST/OWNER/REPO/pull/N`).
 fn pull_request_of(repo: &RepoName, url: &str) -> bool {
-    let Some((path, number)) = url.trim_end_matches('/').rsplit_once("/pull/") else {
-        return false;
-    };
+    pull_number_in(repo, url).is_some()
+}
+
+/// The number of the pull request `url` names, when it is one of `repo`'s
+/// (`https://HOST/OWNER/REPO/pull/N`).
+pub fn pull_number_in(repo: &RepoName, url: &str) -> Option<u64> {
+    let (path, number) = url.trim_end_matches('/').rsplit_once("/pull/")?;
     let full = format!("/{}/{}", repo.owner, repo.name);
-    number.chars().all(|c| c.is_ascii_digit())
-        && path.len() >= full.len()
-        && path[path.len() - full.len()..].eq_ignore_ascii_case(&full)
+    let ours = path.len() >= full.len()
+        && path.is_char_boundary(path.len() - full.len())
+        && path[path.len() - full.len()..].eq_ignore_ascii_case(&full);
+    if !ours || number.is_empty() || !number.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    number.parse().ok()
 }
 
 /// The branch a session started from.

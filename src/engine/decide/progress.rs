@@ -2,6 +2,7 @@
 //! every tracked session) and the Action's `wait` (which follows the one it started).
 
 use crate::engine::comment::Reply;
+use crate::engine::event::RepoName;
 use crate::engine::status::SessionView;
 use crate::jules::{Activity, ActivityKind, Session, State};
 
@@ -12,6 +13,10 @@ pub struct Progress {
     pub view: SessionView,
     /// Jules asks something: a new comment that mentions the requester, once per question.
     pub question: Option<Question>,
+    /// The pull request Jules opened in this repository for a session of another issue (or
+    /// none): it gets its own status comment once, whose signed marker links it to the
+    /// session, so its reviews and its closing reach the session.
+    pub pull: Option<u64>,
     /// Whether the session still needs following. A finished one needs none until a message
     /// wakes it (`COMPLETED` is not final in Jules).
     pub keep_following: bool,
@@ -32,6 +37,7 @@ pub fn progress(
     activities: &[Activity],
     requester: Option<&str>,
     prefix: &str,
+    reported_on: Option<(&RepoName, u64)>,
 ) -> Progress {
     let view = SessionView::new(session, activities);
     let question = (view.state == State::AwaitingUserFeedback)
@@ -50,7 +56,14 @@ pub fn progress(
                 prefix: prefix.to_owned(),
             },
         });
+    let pull = reported_on.and_then(|(repo, issue)| {
+        session
+            .pull_request()
+            .and_then(|pr| super::pull_number_in(repo, &pr.url))
+            .filter(|&number| number != issue)
+    });
     Progress {
+        pull,
         keep_following: !view.state.is_finished(),
         question,
         view,
@@ -85,6 +98,7 @@ mod tests {
             &activities,
             Some("alice"),
             "/jules",
+            Some((&repo(), 1)),
         );
         let question = waiting.question.unwrap();
         assert_eq!(question.activity, "a2", "the newest question");
