@@ -107,11 +107,44 @@ mod tests {
         assert!(body.contains("Postgres or SQLite?"), "{body}");
         assert!(waiting.keep_following);
         // Working again: nothing to ask; finished: nothing more to follow.
+        let here = Some((&repo(), 1));
         assert!(
-            progress(&session("IN_PROGRESS"), &activities, None, "/jules")
+            progress(&session("IN_PROGRESS"), &activities, None, "/jules", here)
                 .question
                 .is_none()
         );
-        assert!(!progress(&session("COMPLETED"), &activities, None, "/jules").keep_following);
+        assert!(!progress(&session("COMPLETED"), &activities, None, "/jules", here).keep_following);
+    }
+
+    fn repo() -> RepoName {
+        RepoName::parse("octo/app").unwrap()
+    }
+
+    #[test]
+    fn a_pull_request_jules_opened_here_for_another_issue_is_linked() {
+        let with_pr = |url: &str| -> Session {
+            serde_json::from_value(json!({
+                "name": "sessions/7", "id": "7", "state": "COMPLETED",
+                "outputs": [{"pullRequest": {"url": url, "title": "Fix"}}]
+            }))
+            .unwrap()
+        };
+        let repo = repo();
+        let here = with_pr("https://github.com/octo/app/pull/12");
+        assert_eq!(
+            progress(&here, &[], None, "/jules", Some((&repo, 3))).pull,
+            Some(12)
+        );
+        // The session's own pull request, or one in another repository: nothing to link.
+        assert_eq!(
+            progress(&here, &[], None, "/jules", Some((&repo, 12))).pull,
+            None
+        );
+        let elsewhere = with_pr("https://github.com/octo/other/pull/12");
+        assert_eq!(
+            progress(&elsewhere, &[], None, "/jules", Some((&repo, 3))).pull,
+            None
+        );
+        assert_eq!(progress(&here, &[], None, "/jules", None).pull, None);
     }
 }
