@@ -61,6 +61,7 @@ pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, PayloadError>
                 .ok_or_else(|| missing("pull_request"))?;
             EventKind::PullRequestClosed {
                 merged: pull.merged.unwrap_or(false),
+                branches: pull.branches(),
                 pull: pull.into(),
             }
         }

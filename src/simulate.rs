@@ -119,8 +119,8 @@ fn describe(work: &Work) -> String {
         Work::Dispatch { .. } => "dispatch".into(),
         Work::FixCi(run) => format!("fix the failed run {}", run.id),
         Work::Review { review, .. } => format!("review {} by @{}", review.id, review.author.login),
-        Work::PullClosed { merged: true } => "the pull request was merged".into(),
-        Work::PullClosed { merged: false } => "the pull request was closed".into(),
+        Work::PullClosed { merged: true, .. } => "the pull request was merged".into(),
+        Work::PullClosed { merged: false, .. } => "the pull request was closed".into(),
     }
 }
 
@@ -221,6 +221,7 @@ impl Rehearsal<'_> {
                 facts.fixer_sessions = Some(Vec::new());
             }
             Query::FixerIssue => facts.fixer_issue = Some(None),
+            Query::SessionOfPull { .. } => facts.pull_session = Some(None),
             Query::FailedJobs { .. } => facts.failed_jobs = Some(Vec::new()),
             Query::ReviewComments { .. } => {
                 self.note(

@@ -51,6 +51,18 @@ fn every_real_payload_parses() {
             n if n.starts_with("pull_request.labeled") => {
                 assert!(matches!(kind, EventKind::PullRequestLabeled { .. }), "{n}")
             }
+            n if n.starts_with("pull_request.closed") => {
+                assert!(matches!(kind, EventKind::PullRequestClosed { .. }), "{n}")
+            }
+            n if n.starts_with("pull_request_review.submitted") => {
+                assert!(matches!(kind, EventKind::ReviewSubmitted { .. }), "{n}")
+            }
+            n if n.starts_with("pull_request_review_comment.created") => {
+                assert!(
+                    matches!(kind, EventKind::ReviewCommentCreated { .. }),
+                    "{n}"
+                )
+            }
             n if n.starts_with("issue_comment.created") => {
                 assert!(matches!(kind, EventKind::CommentCreated { .. }), "{n}")
             }

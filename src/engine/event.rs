@@ -164,7 +164,11 @@ pub enum EventKind {
         label: String,
     },
     /// `pull_request[_target].closed`, merged or not.
-    PullRequestClosed { pull: Issue, merged: bool },
+    PullRequestClosed {
+        pull: Issue,
+        merged: bool,
+        branches: PullBranches,
+    },
     /// `pull_request_review.submitted`: the review's body and line comments, as one request.
     ReviewSubmitted {
         pull: Issue,

@@ -62,6 +62,22 @@ impl Handler<'_> {
                 };
                 facts.admission = Some(admission);
             }
+            Query::SessionOfPull { pull } => {
+                let since = chrono::Utc::now() - chrono::Duration::days(30);
+                let opened = self
+                    .jules
+                    .sessions_since(since)
+                    .await?
+                    .into_iter()
+                    .find(|session| {
+                        decide::belongs_to(session, repo)
+                            && session
+                                .pull_request()
+                                .and_then(|pr| decide::pull_number_in(repo, &pr.url))
+                                == Some(*pull)
+                    });
+                facts.pull_session = Some(opened);
+            }
             Query::FixerSessions => {
                 let since = chrono::Utc::now() - chrono::Duration::hours(24);
                 facts.fixer_sessions = Some(self.jules.sessions_since(since).await?);

@@ -87,6 +87,8 @@ pub struct Facts {
     /// `Some(None)`: there is no open report issue.
     pub fixer_issue: Option<Option<u64>>,
     pub failed_jobs: Option<Vec<String>>,
+    /// `Some(None)`: no session of this repository opened the pull request.
+    pub pull_session: Option<Option<Session>>,
     pub review_comments: Option<Vec<crate::engine::event::ReviewComment>>,
     // Results of attempts.
     pub created: Option<Result<Session, CreateFailure>>,

@@ -100,7 +100,7 @@ pub enum Work {
     /// A failed workflow run.
     FixCi(Box<WorkflowRun>),
     /// The pull request was merged or closed: its session's work is over.
-    PullClosed { merged: bool },
+    PullClosed { merged: bool, head: String },
     /// A review was submitted: its `/jules` lines (body and line comments) go to the pull
     /// request's session as one message, with the lines they are about.
     Review {
@@ -229,9 +229,16 @@ pub fn intake(event: &Event, settings: &Settings) -> Intake {
             },
         },
         EventKind::ReviewCommentCreated { .. } => Intake::Ignore(READ_WITH_ITS_REVIEW.into()),
-        EventKind::PullRequestClosed { pull, merged } => Intake::Unattended {
+        EventKind::PullRequestClosed {
+            pull,
+            merged,
+            branches,
+        } => Intake::Unattended {
             issue: Some(pull.clone()),
-            work: Work::PullClosed { merged: *merged },
+            work: Work::PullClosed {
+                merged: *merged,
+                head: branches.head_ref.clone(),
+            },
         },
         EventKind::Ignored { reason } => Intake::Ignore(reason.clone()),
         EventKind::IssueClosed { .. } => Intake::Ignore("closed issues need no action".into()),
@@ -400,7 +407,7 @@ pub fn decide(request: &Request<'_>, work: &Work, facts: &Facts) -> Step {
         }
         Work::Dispatch { scheduled } => dispatch(request, *scheduled, facts),
         Work::FixCi(run) => fix_ci(request, run, facts),
-        Work::PullClosed { merged } => pull_closed(request, *merged, facts),
+        Work::PullClosed { merged, head } => pull_closed(request, *merged, head, facts),
         Work::Review { review, branches } => review::decide(request, review, branches, facts),
     }
 }
@@ -421,6 +428,42 @@ fn issue_facts<'f>(request: &Request<'_>, facts: &'f Facts) -> Result<&'f IssueF
     facts.issue.as_ref().ok_or(Step::Need(Query::IssueSession {
         issue: issue_number(request),
     }))
+}
+
+/// The issue's session. On a pull request that nothing links to a session yet, whose head
+/// branch is one Jules names (`<slug>-<session id>`), it is the session of this repository
+/// that opened it: the Action links a pull request only while it follows a session, so
+/// reviews and the closing of a pull request opened later still reach their session.
+/// (`head`: the pull request's head branch when the event carries it.)
+fn found_session(request: &Request<'_>, head: Option<&str>, facts: &Facts) -> Result<Found, Step> {
+    let issue = issue_facts(request, facts)?;
+    let Some(pull) = request.issue.filter(|issue| issue.is_pull_request) else {
+        return Ok(issue.found.clone());
+    };
+    if !matches!(issue.found, Found::Nothing) {
+        return Ok(issue.found.clone());
+    }
+    let head = match (head, &facts.branches) {
+        (Some(head), _) => head,
+        (None, Some(branches)) => branches.head_ref.as_str(),
+        (None, None) => return Err(Step::Need(Query::PullBranches)),
+    };
+    if !ci_fixer::looks_like_a_jules_branch(head) {
+        return Ok(Found::Nothing);
+    }
+    match &facts.pull_session {
+        None => Err(Step::Need(Query::SessionOfPull { pull: pull.number })),
+        Some(None) => Ok(Found::Nothing),
+        Some(Some(session)) => Ok(Found::Session(Box::new(IssueSession {
+            marker: crate::engine::marker::Marker {
+                session: session.name.clone(),
+                requester: None,
+                plan: None,
+            },
+            session: session.clone(),
+            comment: None,
+        }))),
+    }
 }
 
 /// The activities of `session`, once known (none for a session that has no create time:
@@ -508,9 +551,11 @@ fn start(
             None => return Step::Need(Query::PullBranches),
         },
     };
+    let branch_head = branch.clone();
     let issue = known!(issue_facts(request, facts));
+    let found_here = known!(found_session(request, Some(&branch_head), facts));
     let mut replaced = None;
-    match &issue.found {
+    match &found_here {
         Found::Foreign { session, .. } => return refuse_foreign(request, session),
         Found::Session(found)
             if trigger == Trigger::Label && !found.session.state.is_finished() =>
@@ -782,8 +827,8 @@ fn stale_base(request: &Request<'_>, session: &Session, facts: &Facts) -> Option
 /// read: the one they name, or without a name the one the status comment shows.
 fn approve(request: &Request<'_>, plan_prefix: Option<&str>, facts: &Facts) -> Step {
     let prefix = &request.settings.command_prefix;
-    let issue = known!(issue_facts(request, facts));
-    let found = match &issue.found {
+    let found_here = known!(found_session(request, None, facts));
+    let found = match &found_here {
         Found::Session(found) => found,
         Found::Foreign { session, .. } => return refuse_foreign(request, session),
         Found::Nothing => {
@@ -889,8 +934,8 @@ fn approve(request: &Request<'_>, plan_prefix: Option<&str>, facts: &Facts) -> S
 
 /// `/jules status`: the status comment shows the session as it is now.
 fn refresh(request: &Request<'_>, facts: &Facts) -> Step {
-    let issue = known!(issue_facts(request, facts));
-    match &issue.found {
+    let found_here = known!(found_session(request, None, facts));
+    match &found_here {
         Found::Session(found) => {
             let view = known!(view_of(&found.session, facts));
             publish(
@@ -922,8 +967,8 @@ fn refresh(request: &Request<'_>, facts: &Facts) -> Step {
 /// its history stays), and the status comment says who stopped it.
 fn stop(request: &Request<'_>, facts: &Facts) -> Step {
     let prefix = &request.settings.command_prefix;
-    let issue = known!(issue_facts(request, facts));
-    let found = match &issue.found {
+    let found_here = known!(found_session(request, None, facts));
+    let found = match &found_here {
         Found::Session(found) => found,
         Found::Foreign { session, .. } => return refuse_foreign(request, session),
         Found::Nothing => {
@@ -997,12 +1042,12 @@ fn stop(request: &Request<'_>, facts: &Facts) -> Step {
 
 /// A pull request was merged or closed: its session is archived (`archive_on_close`), so
 /// nothing keeps running, or waiting, for work that is over; the status comment says why.
-fn pull_closed(request: &Request<'_>, merged: bool, facts: &Facts) -> Step {
+fn pull_closed(request: &Request<'_>, merged: bool, head: &str, facts: &Facts) -> Step {
     if !request.settings.archive_on_close {
         return Plan::only(ActionTaken::Ignored, "archive_on_close is off");
     }
-    let issue = known!(issue_facts(request, facts));
-    let found = match &issue.found {
+    let found_here = known!(found_session(request, Some(head), facts));
+    let found = match &found_here {
         Found::Session(found) => found,
         // Nobody asked: nothing to answer, nothing to touch.
         Found::Foreign { .. } | Found::Nothing => {

@@ -126,6 +126,9 @@ pub enum Query {
     FixerIssue,
     /// The names of the failed jobs of a workflow run.
     FailedJobs { run: u64 },
+    /// The session of this repository whose pull request this is (found in Jules' session
+    /// list, newest first, within the last 30 days).
+    SessionOfPull { pull: u64 },
     /// The line comments of a review of the pull request.
     ReviewComments { review: u64 },
 }

@@ -1162,3 +1162,42 @@ fn a_review_on_a_pull_request_without_a_session_starts_one_on_its_branch() {
         .prompt
         .contains("(Review comment on README.md, line 265:)"));
 }
+
+#[test]
+fn a_jules_pull_request_nothing_links_yet_finds_the_session_that_opened_it() {
+    let jules_branch = event(
+        "pull_request",
+        &payload(
+            "pull_request.closed.json",
+            &[
+                ("/pull_request/merged", json!(true)),
+                (
+                    "/pull_request/head/ref",
+                    json!("fix-the-typo-14550388554331055113"),
+                ),
+            ],
+        ),
+    );
+    let transcript = walk(
+        Mode::Action,
+        &settings(),
+        &jules_branch,
+        Facts::default(),
+        |query, facts| match query {
+            Query::SessionOfPull { pull } => {
+                assert_eq!(*pull, 2);
+                facts.pull_session = Some(Some(session("COMPLETED")));
+            }
+            other => world_with(nothing(), activities(2))(other, facts),
+        },
+        jules_says_yes,
+    );
+    assert!(matches!(&transcript.tried[..], [Attempt::Archive { .. }]));
+    assert_eq!(transcript.verdict().0, ActionTaken::Stopped);
+    // A person's branch is never looked up in Jules.
+    let person = action(&settings(), &pull_closed(true), nothing());
+    assert!(!person
+        .asked
+        .iter()
+        .any(|query| matches!(query, Query::SessionOfPull { .. })));
+}
