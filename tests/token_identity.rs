@@ -177,9 +177,20 @@ fn run_action(world: &World, event_name: &str, payload: &Value) -> (Option<i32>,
     (code, taken)
 }
 
-/// [`run_action`], with the run's stdout (the workflow commands) too.
+/// [`run_action_out`] with GITHUB_TOKEN.
 fn run_action_out(
     world: &World,
+    event_name: &str,
+    payload: &Value,
+) -> (Option<i32>, String, String) {
+    run_action_with(world, GITHUB_TOKEN, event_name, payload)
+}
+
+/// [`run_action`] with `token` as `github-token`, with the run's stdout (the workflow commands)
+/// too.
+fn run_action_with(
+    world: &World,
+    token: &str,
     event_name: &str,
     payload: &Value,
 ) -> (Option<i32>, String, String) {
@@ -214,7 +225,7 @@ fn run_action_out(
         .env("JULES_BRIDGE_RETRY_MIN_MS", "5")
         .env("JULES_BRIDGE_RETRY_DEADLINE_SECS", "3")
         .env("INPUT_JULES-API-KEY", KEY)
-        .env("INPUT_GITHUB-TOKEN", GITHUB_TOKEN)
+        .env("INPUT_GITHUB-TOKEN", token)
         .env("INPUT_JULES-API-URL", world.jules.url())
         .output()
         .expect("the binary runs");
@@ -321,29 +332,41 @@ async fn the_action_with_a_personal_access_token_knows_its_own_comments() {
     assert_eq!(world.sessions_for(ISSUE).await.len(), 1);
 }
 
+/// The Actions token: `github-actions[bot]`. A `ghs_` token (the Actions token's prefix, shared
+/// only with App installation tokens, both 403 on `GET /user`) is not even asked; a token
+/// without that prefix is, and GitHub's 403 means the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_action_with_the_actions_token_is_github_actions_bot() {
-    let world = World::new(Mode::Token).await; // GITHUB_TOKEN is an Actions token here
-    assert_eq!(
-        run_action(&world, "issues", &token_labeled(ISSUE)),
-        (Some(0), "created".to_owned())
-    );
-    let comments = world.github.comments(TOKEN_REPO, ISSUE);
-    assert_eq!(comments.len(), 1);
-    assert_eq!(comments[0].user, ACTIONS_BOT);
-    // GitHub answered 403 to `GET /user`; the run went on as github-actions[bot].
-    let asked: Vec<u16> = world
-        .github
-        .requests()
-        .iter()
-        .filter(|r| r.path == "/user")
-        .map(|r| r.status)
-        .collect();
-    assert_eq!(asked, vec![403]);
-    let (code, taken) = run_action(
-        &world,
-        "issue_comment",
-        &token_comment(ISSUE, &comments[0].body, comments[0].id, ACTIONS_BOT),
-    );
-    assert_eq!((code, taken.as_str()), (Some(0), "ignored"));
+    for (token, asked) in [
+        ("ghs_actionsrunnertoken0123456789", vec![]),
+        ("v1.0123456789abcdef", vec![403]),
+    ] {
+        let world = World::new(Mode::Token).await;
+        world.github.add_actions_token(token);
+        let (code, taken, _) = run_action_with(&world, token, "issues", &token_labeled(ISSUE));
+        assert_eq!((code, taken.as_str()), (Some(0), "created"), "{token}");
+        let comments = world.github.comments(TOKEN_REPO, ISSUE);
+        assert_eq!(comments.len(), 1);
+        assert_eq!(comments[0].user, ACTIONS_BOT);
+        let answers: Vec<u16> = world
+            .github
+            .requests()
+            .iter()
+            .filter(|r| r.path == "/user")
+            .map(|r| r.status)
+            .collect();
+        assert_eq!(answers, asked, "{token}");
+        // Its own comment, with a command in it: the loop guard knows it.
+        world
+            .github
+            .add_comment_with_id(TOKEN_REPO, ISSUE, 777_020, ACTIONS_BOT, "/jules status");
+        let (code, taken, stdout) = run_action_with(
+            &world,
+            token,
+            "issue_comment",
+            &token_comment(ISSUE, "/jules status", 777_020, ACTIONS_BOT),
+        );
+        assert_eq!((code, taken.as_str()), (Some(0), "ignored"), "{token}");
+        assert!(stdout.contains("the bridge's own activity"), "{stdout}");
+    }
 }

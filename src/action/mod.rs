@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::engine::ci_fixer::CiFixerPolicy;
 use crate::engine::marker::MarkerKey;
@@ -168,7 +168,8 @@ impl Inputs {
 
 /// Who the `github-token` posts as: a personal access token's user (`GET /user`), or
 /// `github-actions[bot]` for the Actions token, which GitHub does not let read `GET /user`
-/// (403). Anything else fails the run: guessing would make the bridge miss its own comments.
+/// (403; an App installation token answers the same, and needs `bot-login`). Anything else
+/// fails the run: guessing would make the bridge miss its own comments.
 async fn own_logins(github: &GitHubClient) -> Result<Vec<String>, String> {
     match github.current_login().await {
         Ok(login) => Ok(vec![login]),
@@ -241,9 +242,12 @@ async fn run_inner<W: Write>(
     let token = inputs.github_token.clone().ok_or(
         "the `github-token` input is empty; keep its default `${{ github.token }}` or pass a token",
     )?;
+    // `ghs_` is the prefix of the Actions token and of App installation tokens, which GitHub
+    // never lets read `GET /user` (403): no need to ask.
+    let server_token = token.expose_secret().starts_with("ghs_");
     let github =
         GitHubClient::with_token(&inputs.github_api_url, token).map_err(|err| err.to_string())?;
-    if !inputs.bot_login_given {
+    if !inputs.bot_login_given && !server_token {
         inputs.settings.own_logins = own_logins(&github).await?;
     }
     // Told when the session moved (`watch` lists activities only then), for the progress lines.
