@@ -215,8 +215,9 @@ pub(crate) struct State {
     pub run_jobs: HashMap<(String, u64), Vec<Job>>,
     /// Personal access tokens (and other user tokens) -> login.
     pub token_logins: HashMap<String, String>,
-    /// Actions `GITHUB_TOKEN`s (act as `github-actions[bot]`, cannot read `GET /user`).
-    pub actions_tokens: HashSet<String>,
+    /// Actions `GITHUB_TOKEN`s (act as `github-actions[bot]`, cannot read `GET /user`) -> the
+    /// permissions the workflow gave them (`None`: the default, write on issues).
+    pub actions_tokens: HashMap<String, Option<std::collections::BTreeMap<String, String>>>,
     pub revoked: HashSet<String>,
     pub installation_tokens: HashMap<String, InstallationToken>,
     /// repo (`owner/name`) -> the installation it belongs to.
@@ -253,7 +254,7 @@ impl State {
             next_issue_number: HashMap::new(),
             run_jobs: HashMap::new(),
             token_logins: HashMap::new(),
-            actions_tokens: HashSet::new(),
+            actions_tokens: HashMap::new(),
             revoked: HashSet::new(),
             installation_tokens: HashMap::new(),
             installations: HashMap::new(),
@@ -655,7 +656,20 @@ impl FakeGitHub {
     pub fn add_actions_token(&self, token: &str) {
         let mut st = self.inner.lock();
         st.token_logins.remove(token);
-        st.actions_tokens.insert(token.to_string());
+        st.actions_tokens.insert(token.to_string(), None);
+    }
+
+    /// Register an Actions `GITHUB_TOKEN` whose workflow declared `permissions:` (`[("issues",
+    /// "read")]`...): like [`add_actions_token`](Self::add_actions_token), and a write needing a
+    /// permission it lacks answers 403 `Resource not accessible by integration`.
+    pub fn add_actions_token_with_permissions(&self, token: &str, permissions: &[(&str, &str)]) {
+        let map = permissions
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut st = self.inner.lock();
+        st.token_logins.remove(token);
+        st.actions_tokens.insert(token.to_string(), Some(map));
     }
 
     /// From now on `token` answers 401 `Bad credentials`.

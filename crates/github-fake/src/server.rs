@@ -324,8 +324,8 @@ struct Actor {
 enum ActorKind {
     /// A personal access token (or another user token): `GET /user` answers its user.
     User,
-    /// An Actions `GITHUB_TOKEN`.
-    Actions,
+    /// An Actions `GITHUB_TOKEN`, with the permissions its workflow declared (`None`: all).
+    Actions(Option<std::collections::BTreeMap<String, String>>),
     /// An installation token: scoped to its installation's repositories and permissions.
     Installation {
         id: u64,
@@ -371,11 +371,11 @@ fn token_actor(st: &State, ctx: &Ctx) -> Result<Actor, Reply> {
             kind: ActorKind::User,
         });
     }
-    if st.actions_tokens.contains(token) {
+    if let Some(permissions) = st.actions_tokens.get(token) {
         return Ok(Actor {
             login: crate::DEFAULT_TOKEN_LOGIN.to_string(),
             is_bot: true,
-            kind: ActorKind::Actions,
+            kind: ActorKind::Actions(permissions.clone()),
         });
     }
     if looks_like_jwt(token) {
@@ -407,13 +407,14 @@ fn check_repo_scope(st: &State, actor: &Actor, repo: &str) -> Result<(), Reply> 
 }
 
 /// A write needing `permission: write` (any of `permissions`): 403 for an installation token
-/// that does not carry it.
+/// or an Actions token with declared permissions that does not carry it.
 fn check_write(actor: &Actor, permissions: &[&str]) -> Result<(), Reply> {
-    let ActorKind::Installation {
-        permissions: has, ..
-    } = &actor.kind
-    else {
-        return Ok(());
+    let has = match &actor.kind {
+        ActorKind::Installation {
+            permissions: has, ..
+        } => has,
+        ActorKind::Actions(Some(has)) => has,
+        _ => return Ok(()),
     };
     if permissions
         .iter()

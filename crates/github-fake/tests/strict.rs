@@ -377,6 +377,34 @@ async fn a_token_without_issues_write_cannot_write() {
 }
 
 #[tokio::test]
+async fn an_actions_token_with_read_only_issues_cannot_write() {
+    let fake = FakeGitHub::start().await;
+    fake.add_issue_at("acme/widgets", 1);
+    fake.add_actions_token_with_permissions(
+        "ghs_readonly",
+        &[("issues", "read"), ("contents", "read")],
+    );
+    let (status, body) = comment(&fake, "ghs_readonly", "acme/widgets", 1).await;
+    assert_eq!(
+        (status, body["message"].as_str()),
+        (403, Some("Resource not accessible by integration"))
+    );
+    assert_eq!(
+        get(
+            &fake,
+            "ghs_readonly",
+            "/repos/acme/widgets/issues/1/comments"
+        )
+        .await
+        .0,
+        200
+    );
+    assert!(fake.comments("acme/widgets", 1).is_empty());
+    fake.add_actions_token_with_permissions("ghs_writer", &[("issues", "write")]);
+    assert_eq!(comment(&fake, "ghs_writer", "acme/widgets", 1).await.0, 201);
+}
+
+#[tokio::test]
 async fn pull_request_threads_accept_pull_requests_write() {
     let fake = fake_with_app().await;
     fake.set_installation("acme/widgets", 77);
