@@ -1,8 +1,10 @@
-//! Token mode with a personal access token: GitHub posts the bridge's comments as the token's
-//! user, not as `github-actions[bot]`. The bridge learns that login (`GET /user`) and so
-//! recognises its own comments: a second label and the delivery of its own status comment (a
-//! maintainer's comment holding `/jules approve …`) start nothing, and the person's
-//! `/jules approve` reaches the one session. Server (in-process) and Action (the binary).
+//! Who the GitHub token is and what it may do, end to end against a github-fake as strict as
+//! GitHub. Token mode with a personal access token: GitHub posts the bridge's comments as the
+//! token's user, not as `github-actions[bot]`. The bridge learns that login (`GET /user`) and
+//! so recognises its own comments: a second label and the delivery of its own status comment
+//! start nothing, a command in its user's comment is not obeyed, and the person's
+//! `/jules approve` reaches the one session. Server (in-process) and Action (the binary). And a
+//! token without `issues: write` starts no Jules session it could not report.
 
 mod support;
 
@@ -369,4 +371,69 @@ async fn the_action_with_the_actions_token_is_github_actions_bot() {
         assert_eq!((code, taken.as_str()), (Some(0), "ignored"), "{token}");
         assert!(stdout.contains("the bridge's own activity"), "{stdout}");
     }
+}
+
+/// A workflow whose `permissions:` leave out `issues: write`: GitHub answers 403 to the bridge's
+/// first write. The run fails, saying so, and starts no Jules session it could not report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_action_without_issues_write_fails_and_starts_nothing() {
+    let world = World::new(Mode::Token).await;
+    let token = "ghs_readonlyworkflowtoken0123";
+    world
+        .github
+        .add_actions_token_with_permissions(token, &[("issues", "read"), ("contents", "read")]);
+    let (code, taken, stdout) = run_action_with(&world, token, "issues", &token_labeled(ISSUE));
+    assert_eq!((code, taken.as_str()), (Some(1), "failed"), "{stdout}");
+    assert!(
+        stdout.contains("Resource not accessible by integration"),
+        "{stdout}"
+    );
+    assert!(world.github.comments(TOKEN_REPO, ISSUE).is_empty());
+    assert_eq!(world.jules.session_count(), 0, "no session nobody hears of");
+}
+
+/// The same in server mode: an App installation without `issues: write`. The delivery is
+/// dead-lettered at its first attempt with GitHub's 403, and Jules never hears of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_installation_without_issues_write_starts_nothing() {
+    use jules_bridge::store::DeliveryStatus;
+    let world = World::new(Mode::App).await;
+    world.github.set_installation_permissions(
+        INSTALLATION,
+        &[
+            ("issues", "read"),
+            ("contents", "read"),
+            ("metadata", "read"),
+        ],
+    );
+    let bridge = world.start().await;
+    assert_eq!(
+        world.deliver(&bridge, "issues", &app_labeled(ISSUE)).await,
+        202
+    );
+    eventually("the delivery is finished", || async {
+        bridge.deliveries().await.iter().all(|d| {
+            !matches!(
+                d.status,
+                DeliveryStatus::Pending | DeliveryStatus::Processing
+            )
+        })
+    })
+    .await;
+    world.idle(&bridge).await;
+    let deliveries = bridge.deliveries().await;
+    assert_eq!(deliveries.len(), 1);
+    let delivery = &deliveries[0];
+    assert_eq!(
+        (delivery.status, delivery.attempts),
+        (DeliveryStatus::Dead, 1),
+        "{delivery:?}"
+    );
+    assert!(
+        delivery.last_error.as_deref().unwrap_or("").contains("403"),
+        "{delivery:?}"
+    );
+    assert!(world.github.comments(APP_REPO, ISSUE).is_empty());
+    assert_eq!(world.jules.session_count(), 0, "no session nobody hears of");
+    bridge.stop().await;
 }
