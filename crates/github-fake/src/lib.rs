@@ -626,7 +626,7 @@ impl FakeGitHub {
     /// The jobs of workflow run `run_id` answered by `GET /repos/{o}/{r}/actions/runs/{run_id}/jobs`
     /// (replacing any set before): `(name, conclusion)` pairs, conclusion as GitHub spells it
     /// (`success`, `failure`, `timed_out`, `cancelled`, `skipped`, ...); every job is `completed`.
-    /// A run never set has no jobs.
+    /// A run never set does not exist (404); `&[]` makes one without jobs.
     pub fn set_run_jobs(&self, repo: &str, run_id: u64, jobs: &[(&str, &str)]) {
         let mut st = self.inner.lock();
         let jobs: Vec<Job> = jobs

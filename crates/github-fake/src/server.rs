@@ -1210,11 +1210,10 @@ fn create_issue(st: &mut State, ctx: &Ctx, actor: &Actor, repo: &str) -> Reply {
 /// `GET /repos/{o}/{r}/actions/runs/{run_id}/jobs`: the jobs set with `set_run_jobs`.
 fn list_run_jobs(st: &mut State, ctx: &Ctx, repo: &str, run_id: u64) -> Reply {
     let (per_page, page) = page_params(ctx);
-    let all = st
-        .run_jobs
-        .get(&(repo.to_string(), run_id))
-        .cloned()
-        .unwrap_or_default();
+    // A run that does not exist is 404, as on GitHub.
+    let Some(all) = st.run_jobs.get(&(repo.to_string(), run_id)).cloned() else {
+        return Reply::not_found();
+    };
     let last = all.len().div_ceil(per_page).max(1);
     let template = t::first(&t::RUN_JOBS["jobs"]);
     let head_sha = t::fake_sha(&[repo.as_bytes(), run_id.to_string().as_bytes()]);

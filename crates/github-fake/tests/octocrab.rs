@@ -939,15 +939,24 @@ async fn list_workflow_run_jobs() {
     assert_eq!(page2.items.len(), 1);
     assert_eq!(page2.items[0].name, "lint");
     assert_eq!(page2.total_count, Some(3));
+    // A run with no jobs; a run that does not exist (here: of another repository) is 404.
+    fake.set_run_jobs("acme/other", 78, &[]);
     let none = gh
         .workflows("acme", "other")
-        .list_jobs(octocrab::models::RunId(77))
+        .list_jobs(octocrab::models::RunId(78))
         .per_page(100)
         .send()
         .await
         .unwrap();
     assert!(none.items.is_empty());
     assert_eq!(none.total_count, Some(0));
+    let err = gh
+        .workflows("acme", "other")
+        .list_jobs(octocrab::models::RunId(77))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), 404);
 
     let (status, _, body) = raw(
         &fake,
@@ -957,8 +966,8 @@ async fn list_workflow_run_jobs() {
         None,
     )
     .await;
-    assert_eq!(status, 200);
-    assert_eq!(body, json!({"total_count": 0, "jobs": []}));
+    assert_eq!(status, 404);
+    assert_eq!(body["message"], "Not Found");
     assert_eq!(fake.count("GET", "/repos/acme/widgets/actions/runs/"), 3);
 }
 
