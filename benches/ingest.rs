@@ -255,6 +255,10 @@ async fn run_once(
     let github = FakeGitHub::start().await;
     github.set_app(APP_ID, "jules-bridge", Some(PUBLIC_KEY));
     github.set_installation(repo, INSTALLATION);
+    // The issues bench/wrk-signed.lua spreads the comments over (1000, 1001, ...) exist.
+    for n in 0..o.issues as u64 {
+        github.add_issue_at(repo, 1000 + n);
+    }
 
     let config = ServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),

@@ -101,7 +101,11 @@ start() {
 
 start jules-fake 'listening on' "$bin/jules-fake" --listen 127.0.0.1:0 --api-key bench-key
 jules_url=$(sed -n 's/^.*listening on //p' "$work/jules-fake.out" "$work/jules-fake.log" | head -n 1)
-start github-fake 'listening on' "$bin/github-fake"
+# The issues wrk-signed.lua spreads the comments over (1000 + n % ISSUES) exist.
+fixture_repo=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["repository"]["full_name"])' "$FIXTURE")
+issue_args=()
+for n in $(seq 0 $((${ISSUES:-16} - 1))); do issue_args+=(--issue "$fixture_repo#$((1000 + n))"); done
+start github-fake 'listening on' "$bin/github-fake" --actions-token bench-token "${issue_args[@]}"
 github_url=$(sed -n 's/^.*listening on //p' "$work/github-fake.out" | head -n 1)
 probot_port=$(free_port)
 (cd "$work/peer" && PORT=$probot_port WEBHOOK_SECRET=$SECRET LOG_LEVEL=error \

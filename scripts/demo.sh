@@ -34,7 +34,8 @@ start() {
 
 repo=Codertocat/Hello-World
 jules_url=$(start jules-fake "$bin/jules-fake" --listen 127.0.0.1:0 --step-ms "${STEP_MS:-400}" --api-key demo-key)
-github_url=$(start github-fake "$bin/github-fake" --permission "$repo:Codertocat:admin")
+github_url=$(start github-fake "$bin/github-fake" --permission "$repo:Codertocat:admin" \
+  --actions-token demo-token --actions-token demo --issue "$repo#1")
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 bridge=http://127.0.0.1:$port
 echo "== jules-fake $jules_url, github-fake $github_url"

@@ -52,7 +52,8 @@ start() {
 }
 
 jules_url=$(start jules-fake "$bin/jules-fake" --listen 127.0.0.1:0 --api-key "$key" --step-ms 0)
-github_url=$(start github-fake "$bin/github-fake" --permission "$repo:Codertocat:write")
+github_url=$(start github-fake "$bin/github-fake" --permission "$repo:Codertocat:write" \
+  --actions-token "$token" --issue "$repo#1")
 [ -n "$jules_url" ] || fail "jules-fake did not start"
 [ -n "$github_url" ] || fail "github-fake did not start"
 echo "image-smoke: jules-fake $jules_url, github-fake $github_url"

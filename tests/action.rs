@@ -43,6 +43,7 @@ impl World {
 
     async fn with(jules: FakeServer) -> World {
         let github = FakeGitHub::start().await;
+        github.add_actions_token(TOKEN);
         github.set_permission(REPO, "Codertocat", "write");
         let client = client_for(&jules);
         World {
@@ -61,6 +62,7 @@ impl World {
         let output_path = dir.join(format!("output-{id}"));
         let summary_path = dir.join(format!("summary-{id}"));
         std::fs::write(&event_path, serde_json::to_vec(payload).unwrap()).unwrap();
+        self.github.add_event_issue(payload);
         // The comment an event is about exists on GitHub.
         if let (Some(comment), Some(repo)) = (
             payload.get("comment"),

@@ -803,6 +803,7 @@ async fn github_fake_starts_on_a_listener_it_is_given() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let github = github_fake::FakeGitHub::start_on(listener);
+    github.add_actions_token("t");
     assert_eq!(github.url(), format!("http://{addr}"));
     github.set_file(
         "octo/app",
@@ -825,6 +826,7 @@ async fn github_fake_starts_on_a_listener_it_is_given() {
 async fn the_action_waiting_for_done_says_how_it_goes() {
     let fake = live_fake().await;
     let github = github_fake::FakeGitHub::start().await;
+    github.add_actions_token("ghs_token");
     let dir = tempfile::tempdir().unwrap();
     let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks");
     let base: Value = serde_json::from_str(

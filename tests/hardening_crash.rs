@@ -188,6 +188,7 @@ async fn crash_run(when: KillWhen) {
     let plan: Vec<Arc<Planned>> = (0..DELIVERIES)
         .map(|n| {
             let issue = FIRST_ISSUE + n;
+            github.add_issue_at(TOKEN_REPO, issue);
             Arc::new(Planned {
                 issue,
                 guid: uuid::Uuid::new_v4().to_string(),

@@ -145,6 +145,7 @@ async fn edge_cases_replay_size_format_and_unknown_events() {
     assert_eq!(response.status(), 400);
 
     // A form-encoded delivery is processed like JSON.
+    world.github.add_issue_at(APP_REPO, 302);
     let json_text = serde_json::to_string(&app_labeled(302)).unwrap();
     let form = format!(
         "payload={}",
@@ -654,6 +655,7 @@ async fn serve_logs_hold_no_secret(rust_log: &str) {
     let server = ServerProcess::start(&env, free_port(), &log).await;
     let http = &world.http;
     let send = |event: &'static str, payload: Value| {
+        world.github.add_event_issue(&payload);
         let body = serde_json::to_vec(&payload).unwrap();
         let url = server.url.clone();
         async move {
@@ -774,6 +776,7 @@ fn run_action(
     let output_path = dir.join(format!("output-{id}"));
     let summary_path = dir.join(format!("summary-{id}"));
     std::fs::write(&event_path, serde_json::to_vec(payload).unwrap()).unwrap();
+    world.github.add_event_issue(payload);
     let output = Command::new(env!("CARGO_BIN_EXE_jules-bridge"))
         .arg("action")
         .env_clear()

@@ -48,6 +48,7 @@ async fn a_captured_body_under_fresh_delivery_ids_is_processed_once() {
 
     // GitHub delivers `issues.labeled`; an attacker captures the body and its signature.
     let payload = app_labeled(issue);
+    world.github.add_event_issue(&payload);
     let body = serde_json::to_vec(&payload).unwrap();
     let captured_signature = signature(&body, SECRET);
     let original = post_delivery(&world.http, &bridge.url, "issues", "github-1", &body)

@@ -141,6 +141,9 @@ impl World {
         body: &[u8],
         secret: &str,
     ) -> u16 {
+        if let Ok(payload) = serde_json::from_slice::<Value>(body) {
+            self.github.add_event_issue(&payload);
+        }
         let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
         mac.update(body);
         let signature = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));

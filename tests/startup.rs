@@ -512,6 +512,7 @@ async fn json_lines_are_flat_and_carry_the_current_span_once() {
     let log = path_in(&world.dir, "serve.log");
     let server = ServerProcess::start(&env, free_port(), &log).await;
     log_with(&log, "the bridge's GitHub identity is known").await;
+    world.github.add_issue_at(TOKEN_REPO, 7);
     let body = serde_json::to_vec(&token_labeled(7)).unwrap();
     let status = post_delivery(&world.http, &server.url, "issues", "guid-startup-7", &body)
         .await

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::engine::ci_fixer::CiFixerPolicy;
 use crate::engine::marker::MarkerKey;
@@ -46,6 +46,8 @@ pub struct Inputs {
     pub poll: Duration,
     pub retry: RetryPolicy,
     pub dry_run: bool,
+    /// Whether `bot-login` named the bridge's login; if not, it is learned from the token.
+    pub bot_login_given: bool,
 }
 
 impl Inputs {
@@ -104,6 +106,7 @@ impl Inputs {
                 .unwrap_or_default()
         };
         let mut own_logins = list("bot-login");
+        let bot_login_given = !own_logins.is_empty();
         if own_logins.is_empty() {
             own_logins.push("github-actions[bot]".into());
         }
@@ -158,7 +161,22 @@ impl Inputs {
             ),
             retry: retry_policy(env),
             dry_run: env.bool_input("dry-run", false)?,
+            bot_login_given,
         })
+    }
+}
+
+/// Who the `github-token` posts as: a personal access token's user (`GET /user`), or
+/// `github-actions[bot]` for the Actions token, which GitHub does not let read `GET /user`
+/// (403; an App installation token answers the same, and needs `bot-login`). Anything else
+/// fails the run: guessing would make the bridge miss its own comments.
+async fn own_logins(github: &GitHubClient) -> Result<Vec<String>, String> {
+    match github.current_login().await {
+        Ok(login) => Ok(vec![login]),
+        Err(error) if error.status() == Some(403) => Ok(vec!["github-actions[bot]".into()]),
+        Err(error) => Err(format!(
+            "cannot learn who the `github-token` posts as (GET /user): {error}; set `bot-login` to skip this"
+        )),
     }
 }
 
@@ -210,7 +228,7 @@ async fn run_inner<W: Write>(
     outputs: &Outputs,
     summary: &Summary,
 ) -> Result<ExitCode, String> {
-    let inputs = Inputs::read(env)?;
+    let mut inputs = Inputs::read(env)?;
     let event_name = env
         .var("GITHUB_EVENT_NAME")
         .ok_or("GITHUB_EVENT_NAME is not set: is this running in GitHub Actions?")?;
@@ -224,8 +242,14 @@ async fn run_inner<W: Write>(
     let token = inputs.github_token.clone().ok_or(
         "the `github-token` input is empty; keep its default `${{ github.token }}` or pass a token",
     )?;
+    // `ghs_` is the prefix of the Actions token and of App installation tokens, which GitHub
+    // never lets read `GET /user` (403): no need to ask.
+    let server_token = token.expose_secret().starts_with("ghs_");
     let github =
         GitHubClient::with_token(&inputs.github_api_url, token).map_err(|err| err.to_string())?;
+    if !inputs.bot_login_given && !server_token {
+        inputs.settings.own_logins = own_logins(&github).await?;
+    }
     // Told when the session moved (`watch` lists activities only then), for the progress lines.
     let moved = std::sync::Arc::new(tokio::sync::Notify::new());
     let observer = {

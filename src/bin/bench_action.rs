@@ -126,6 +126,7 @@ fn main() -> anyhow::Result<()> {
         ..FakeConfig::default()
     }))?;
     let github = runtime.block_on(FakeGitHub::start());
+    github.add_actions_token(TOKEN);
     github.set_permission(REPO, "Codertocat", "write");
 
     let dir = tempfile_dir()?;
@@ -140,6 +141,7 @@ fn main() -> anyhow::Result<()> {
         let mut payload = fixture.clone();
         payload["label"]["name"] = json!("jules-bridge");
         payload["issue"]["number"] = json!(issue);
+        github.add_event_issue(&payload);
         let event_path = dir.join(format!("event-{n}.json"));
         std::fs::write(&event_path, serde_json::to_vec(&payload)?)?;
         jules.clear_request_log();

@@ -225,6 +225,7 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
     })
     .await?;
     let github = FakeGitHub::start().await;
+    github.add_actions_token(TOKEN);
     let client = JulesClient::new(
         HARNESS_KEY.to_owned().into(),
         ClientConfig {

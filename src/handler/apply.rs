@@ -129,7 +129,12 @@ impl Handler<'_> {
                     (None, None) => Ok(()),
                 };
                 if let Err(error) = reacted {
-                    // 👀 is a courtesy: its failure must not stop the work.
+                    // 👀 is a courtesy: its failure must not stop the work, unless it is a
+                    // 403 that is no rate limit: the token may not write here, and no session
+                    // may start that could never be reported.
+                    if error.status() == Some(403) && !error.is_transient() {
+                        return Err(error.into());
+                    }
                     tracing::warn!(%error, "could not add the reaction");
                 }
             }

@@ -84,8 +84,9 @@ impl GitHubAuth {
     }
 
     /// The logins the bridge posts as (its loop guard). App mode reads the App's slug;
-    /// token mode reads the token's user (`GET /user`) and, for a token that cannot
-    /// (GitHub Actions' `GITHUB_TOKEN` answers 403 there), takes `github-actions[bot]`.
+    /// token mode reads the token's user (`GET /user`: a personal access token's user) and,
+    /// for a token that cannot (GitHub answers 403 there to an Actions `GITHUB_TOKEN` or an
+    /// installation token), takes `github-actions[bot]`.
     /// `Err` when GitHub could not say (yet): the caller retries.
     pub async fn own_logins(&self) -> Result<Vec<String>, GitHubError> {
         match self {
@@ -104,7 +105,7 @@ impl GitHubAuth {
             }
             GitHubAuth::Token(client) => match client.current_login().await {
                 Ok(login) => Ok(vec![login]),
-                Err(error) if matches!(error.status(), Some(403 | 404)) => {
+                Err(error) if error.status() == Some(403) => {
                     tracing::info!("the token cannot read its user (an Actions token?): posting as github-actions[bot]");
                     Ok(vec!["github-actions[bot]".into()])
                 }

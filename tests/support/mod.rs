@@ -437,6 +437,8 @@ impl World {
         github.set_installation(APP_REPO, INSTALLATION);
         github.set_permission(APP_REPO, "harshraj8843", "admin");
         github.set_permission(TOKEN_REPO, "Codertocat", "write");
+        // Token mode runs with an Actions `GITHUB_TOKEN`.
+        github.add_actions_token(GITHUB_TOKEN);
         let client = jules_client(&jules);
         World {
             jules,
@@ -537,6 +539,7 @@ impl World {
         guid: &str,
         payload: &Value,
     ) -> u16 {
+        self.github.add_event_issue(payload);
         let body = serde_json::to_vec(payload).unwrap();
         post_delivery(&self.http, &bridge.url, event, guid, &body)
             .await
@@ -683,12 +686,14 @@ impl Drop for ServerProcess {
     }
 }
 
-/// The environment of a token-mode `serve` wired to the fakes.
+/// The environment of a token-mode `serve` wired to the fakes (GITHUB_TOKEN registered on
+/// `github` as an Actions token).
 pub fn token_server_env(
     jules: &FakeServer,
     github: &FakeGitHub,
     db: &Path,
 ) -> Vec<(String, String)> {
+    github.add_actions_token(GITHUB_TOKEN);
     [
         ("GITHUB_TOKEN", GITHUB_TOKEN.to_owned()),
         ("GITHUB_API_URL", github.url()),

@@ -20,8 +20,24 @@ use serde_json::Value;
 mod server;
 mod templates;
 
-/// Login a token acts as when nothing else was configured (an Actions `GITHUB_TOKEN`).
+/// The login an Actions `GITHUB_TOKEN` acts as ([`FakeGitHub::add_actions_token`]), and the author
+/// of issues made with [`FakeGitHub::add_issue`].
 pub const DEFAULT_TOKEN_LOGIN: &str = "github-actions[bot]";
+
+/// What `GET /user` answers for a token that is not a user's (an installation token, the
+/// Actions `GITHUB_TOKEN`), and what a token without a needed permission gets (403).
+pub const NOT_ACCESSIBLE_BY_INTEGRATION: &str = "Resource not accessible by integration";
+
+/// The permissions an installation has unless [`FakeGitHub::set_installation_permissions`] says
+/// otherwise: what jules-bridge's App asks for (`app.yml`).
+pub const DEFAULT_INSTALLATION_PERMISSIONS: &[(&str, &str)] = &[
+    ("actions", "read"),
+    ("checks", "write"),
+    ("contents", "read"),
+    ("issues", "write"),
+    ("metadata", "read"),
+    ("pull_requests", "write"),
+];
 
 /// A running fake GitHub API. Cloning gives another handle on the same server; the server stops
 /// when the last handle is dropped.
@@ -166,6 +182,11 @@ pub(crate) struct Failure {
 pub(crate) struct InstallationToken {
     pub installation_id: u64,
     pub expires_at: DateTime<Utc>,
+    /// The permissions the token carries (asked for when minted, else the installation's).
+    pub permissions: std::collections::BTreeMap<String, String>,
+    /// Repository names (`Hello-World`) the token was narrowed to when minted; `None`: all of
+    /// the installation's.
+    pub repositories: Option<Vec<String>>,
 }
 
 pub(crate) struct AppConfig {
@@ -192,10 +213,23 @@ pub(crate) struct State {
     pub next_issue_number: HashMap<String, u64>,
     /// (repo, run id) -> jobs
     pub run_jobs: HashMap<(String, u64), Vec<Job>>,
+    /// Personal access tokens (and other user tokens) -> login.
     pub token_logins: HashMap<String, String>,
+    /// Actions `GITHUB_TOKEN`s (act as `github-actions[bot]`, cannot read `GET /user`) -> the
+    /// permissions the workflow gave them (`None`: the default, write on issues).
+    pub actions_tokens: HashMap<String, Option<std::collections::BTreeMap<String, String>>>,
     pub revoked: HashSet<String>,
     pub installation_tokens: HashMap<String, InstallationToken>,
+    /// repo (`owner/name`) -> the installation it belongs to.
     pub installations: HashMap<String, u64>,
+    /// Installations that exist even without a repository (`add_installation`).
+    pub known_installations: HashSet<u64>,
+    /// installation -> its permissions (else [`DEFAULT_INSTALLATION_PERMISSIONS`]).
+    pub installation_permissions: HashMap<u64, std::collections::BTreeMap<String, String>>,
+    /// Issues that exist without being created here (the issues webhook payloads name).
+    pub known_issues: HashSet<(String, u64)>,
+    /// Deleted issues: 410 `This issue was deleted`.
+    pub deleted_issues: HashSet<(String, u64)>,
     pub failures: Vec<Failure>,
     pub requests: Vec<Request>,
     pub app: AppConfig,
@@ -220,9 +254,14 @@ impl State {
             next_issue_number: HashMap::new(),
             run_jobs: HashMap::new(),
             token_logins: HashMap::new(),
+            actions_tokens: HashMap::new(),
             revoked: HashSet::new(),
             installation_tokens: HashMap::new(),
             installations: HashMap::new(),
+            known_installations: HashSet::new(),
+            installation_permissions: HashMap::new(),
+            known_issues: HashSet::new(),
+            deleted_issues: HashSet::new(),
             failures: Vec::new(),
             requests: Vec::new(),
             app: AppConfig {
@@ -296,6 +335,56 @@ impl State {
             .get(&(repo.to_string(), number))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Whether `repo#number` exists: created here ([`FakeGitHub::add_issue`], `POST …/issues`),
+    /// declared with [`FakeGitHub::add_issue_at`] (or by a pre-existing comment,
+    /// [`FakeGitHub::add_comment`]) or a pull request ([`FakeGitHub::add_pull`]). Deleted issues
+    /// do not.
+    pub(crate) fn issue_exists(&self, repo: &str, number: u64) -> bool {
+        let key = (repo.to_ascii_lowercase(), number);
+        !self.deleted_issues.contains(&key)
+            && (self.known_issues.contains(&key)
+                || self
+                    .issues
+                    .iter()
+                    .any(|i| i.number == number && i.repo.eq_ignore_ascii_case(repo))
+                || self
+                    .pulls
+                    .keys()
+                    .any(|(r, n)| *n == number && r.eq_ignore_ascii_case(repo)))
+    }
+
+    pub(crate) fn issue_deleted(&self, repo: &str, number: u64) -> bool {
+        self.deleted_issues
+            .contains(&(repo.to_ascii_lowercase(), number))
+    }
+
+    /// The installation `repo` belongs to, if any.
+    pub(crate) fn installation_of(&self, repo: &str) -> Option<u64> {
+        self.installations
+            .iter()
+            .find(|(r, _)| r.eq_ignore_ascii_case(repo))
+            .map(|(_, id)| *id)
+    }
+
+    pub(crate) fn installation_exists(&self, id: u64) -> bool {
+        self.known_installations.contains(&id) || self.installations.values().any(|i| *i == id)
+    }
+
+    pub(crate) fn permissions_of_installation(
+        &self,
+        id: u64,
+    ) -> std::collections::BTreeMap<String, String> {
+        self.installation_permissions
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| {
+                DEFAULT_INSTALLATION_PERMISSIONS
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect()
+            })
     }
 
     pub(crate) fn default_branch(&self, repo: &str) -> String {
@@ -439,6 +528,7 @@ impl FakeGitHub {
     /// Add a pre-existing comment; returns its id.
     pub fn add_comment(&self, repo: &str, issue: u64, user: &str, body: &str) -> u64 {
         let mut st = self.inner.lock();
+        st.known_issues.insert((repo.to_ascii_lowercase(), issue));
         let id = st.next_id();
         let now = Utc::now();
         st.comments.push(Comment {
@@ -458,6 +548,7 @@ impl FakeGitHub {
     /// replacing any comment with that id.
     pub fn add_comment_with_id(&self, repo: &str, issue: u64, id: u64, user: &str, body: &str) {
         let mut st = self.inner.lock();
+        st.known_issues.insert((repo.to_ascii_lowercase(), issue));
         st.comments.retain(|comment| comment.id != id);
         let now = Utc::now();
         st.comments.push(Comment {
@@ -482,10 +573,60 @@ impl FakeGitHub {
             .number
     }
 
+    /// Declare that issue (or pull request) `number` exists on `repo` without creating it here
+    /// (the issue a webhook payload names): comments, reactions and labels on it work. On an
+    /// issue that does not exist they answer 404, as GitHub does. Not listed by
+    /// [`issues`](Self::issues).
+    pub fn add_issue_at(&self, repo: &str, number: u64) {
+        let mut st = self.inner.lock();
+        let key = (repo.to_ascii_lowercase(), number);
+        st.deleted_issues.remove(&key);
+        st.known_issues.insert(key);
+    }
+
+    /// The issue or pull request a webhook payload is about (`issue.number`,
+    /// `pull_request.number` or `workflow_run.pull_requests[].number`, in
+    /// `repository.full_name`) exists on GitHub: declare it with
+    /// [`add_issue_at`](Self::add_issue_at). For tests that deliver real payloads; payloads
+    /// about no issue change nothing.
+    pub fn add_event_issue(&self, payload: &Value) {
+        let Some(repo) = payload
+            .pointer("/repository/full_name")
+            .and_then(Value::as_str)
+        else {
+            return;
+        };
+        for pointer in ["/issue/number", "/pull_request/number"] {
+            if let Some(number) = payload.pointer(pointer).and_then(Value::as_u64) {
+                self.add_issue_at(repo, number);
+            }
+        }
+        // A workflow run names the pull requests it ran for.
+        let pulls = payload
+            .pointer("/workflow_run/pull_requests")
+            .and_then(Value::as_array);
+        for number in pulls
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["number"].as_u64())
+        {
+            self.add_issue_at(repo, number);
+        }
+    }
+
+    /// Delete issue `number` of `repo`: comments, reactions and labels on it answer 410 `This
+    /// issue was deleted` from now on.
+    pub fn delete_issue(&self, repo: &str, number: u64) {
+        self.inner
+            .lock()
+            .deleted_issues
+            .insert((repo.to_ascii_lowercase(), number));
+    }
+
     /// The jobs of workflow run `run_id` answered by `GET /repos/{o}/{r}/actions/runs/{run_id}/jobs`
     /// (replacing any set before): `(name, conclusion)` pairs, conclusion as GitHub spells it
     /// (`success`, `failure`, `timed_out`, `cancelled`, `skipped`, ...); every job is `completed`.
-    /// A run never set has no jobs.
+    /// A run never set does not exist (404); `&[]` makes one without jobs.
     pub fn set_run_jobs(&self, repo: &str, run_id: u64, jobs: &[(&str, &str)]) {
         let mut st = self.inner.lock();
         let jobs: Vec<Job> = jobs
@@ -499,13 +640,36 @@ impl FakeGitHub {
         st.run_jobs.insert((repo.to_string(), run_id), jobs);
     }
 
-    /// Who a bearer token acts as (default [`DEFAULT_TOKEN_LOGIN`], type Bot). Logins ending in
-    /// `[bot]` are Bots, others Users.
+    /// Register a personal access token (or any user token): it acts as `login` (a User; a login
+    /// ending in `[bot]` is a Bot) and `GET /user` answers that user. Tokens never registered
+    /// (here, with [`add_actions_token`](Self::add_actions_token) or minted for an installation)
+    /// answer 401 `Bad credentials`, as GitHub does.
     pub fn set_token_login(&self, token: &str, login: &str) {
-        self.inner
-            .lock()
-            .token_logins
-            .insert(token.to_string(), login.to_string());
+        let mut st = self.inner.lock();
+        st.actions_tokens.remove(token);
+        st.token_logins.insert(token.to_string(), login.to_string());
+    }
+
+    /// Register an Actions `GITHUB_TOKEN`: it acts as [`DEFAULT_TOKEN_LOGIN`]
+    /// (`github-actions[bot]`) and `GET /user` answers 403 `Resource not accessible by
+    /// integration`, as GitHub does for that token.
+    pub fn add_actions_token(&self, token: &str) {
+        let mut st = self.inner.lock();
+        st.token_logins.remove(token);
+        st.actions_tokens.insert(token.to_string(), None);
+    }
+
+    /// Register an Actions `GITHUB_TOKEN` whose workflow declared `permissions:` (`[("issues",
+    /// "read")]`...): like [`add_actions_token`](Self::add_actions_token), and a write needing a
+    /// permission it lacks answers 403 `Resource not accessible by integration`.
+    pub fn add_actions_token_with_permissions(&self, token: &str, permissions: &[(&str, &str)]) {
+        let map = permissions
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut st = self.inner.lock();
+        st.token_logins.remove(token);
+        st.actions_tokens.insert(token.to_string(), Some(map));
     }
 
     /// From now on `token` answers 401 `Bad credentials`.
@@ -536,12 +700,38 @@ impl FakeGitHub {
         self.inner.lock().token_lifetime_secs = secs;
     }
 
-    /// Installation id reported by `GET /repos/{o}/{r}/installation` (default 1).
+    /// Put `repo` in installation `installation_id`: `GET /repos/{o}/{r}/installation` answers
+    /// it, `POST /app/installations/{id}/access_tokens` mints tokens for it, and its tokens work
+    /// on `repo`. A repository never put in an installation answers 404 there, and an
+    /// installation token answers 404 on every repository of other installations.
     pub fn set_installation(&self, repo: &str, installation_id: u64) {
         self.inner
             .lock()
             .installations
             .insert(repo.to_string(), installation_id);
+    }
+
+    /// An installation with no repository (yet): tokens can be minted for it.
+    pub fn add_installation(&self, installation_id: u64) {
+        self.inner
+            .lock()
+            .known_installations
+            .insert(installation_id);
+    }
+
+    /// The permissions of an installation (`[("issues", "read"), ...]`, replacing the default
+    /// [`DEFAULT_INSTALLATION_PERMISSIONS`]): its tokens carry them (or the subset asked for when
+    /// minted), and a write needing a permission the token lacks answers 403 `Resource not
+    /// accessible by integration`.
+    pub fn set_installation_permissions(&self, installation_id: u64, permissions: &[(&str, &str)]) {
+        let map = permissions
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.inner
+            .lock()
+            .installation_permissions
+            .insert(installation_id, map);
     }
 
     /// Number of installation tokens issued so far.

@@ -3,6 +3,7 @@
 //! ```text
 //! github-fake [--listen ADDR] [--permission OWNER/REPO:USER:ROLE]...
 //!             [--file OWNER/REPO:PATH=LOCALFILE]... [--pull OWNER/REPO#N:HEADREF[:BASEREF]]...
+//!             [--actions-token TOKEN]... [--token TOKEN=LOGIN]... [--issue OWNER/REPO#N]...
 //! ```
 //! `--file` serves a local file's content at `PATH` of the repository (for every ref), so a
 //! `.github/jules-bridge.yml` can be tried by hand; `--pull` registers a pull request whose
@@ -10,12 +11,16 @@
 //!
 //! `--listen` defaults to `127.0.0.1:0` (a free port). Prints `github-fake listening on
 //! http://ADDR` when ready; serves until Ctrl-C or SIGTERM.
-//! Any bearer token is accepted and acts as `github-actions[bot]`.
+//! Like GitHub, only known tokens authenticate (others answer 401 `Bad credentials`):
+//! `--actions-token` registers an Actions `GITHUB_TOKEN` (acts as `github-actions[bot]`),
+//! `--token TOKEN=LOGIN` a personal access token of `LOGIN`. Comments and reactions need an
+//! existing issue: `--issue OWNER/REPO#N` declares one (pull requests from `--pull` exist too).
 
 use github_fake::FakeGitHub;
 
 const USAGE: &str = "usage: github-fake [--listen ADDR] [--permission OWNER/REPO:USER:ROLE]... \
-                     [--file OWNER/REPO:PATH=LOCALFILE]... [--pull OWNER/REPO#N:HEADREF[:BASEREF]]...";
+                     [--file OWNER/REPO:PATH=LOCALFILE]... [--pull OWNER/REPO#N:HEADREF[:BASEREF]]... \
+                     [--actions-token TOKEN]... [--token TOKEN=LOGIN]... [--issue OWNER/REPO#N]...";
 
 /// A file to serve: repository, path in it, content.
 struct File {
@@ -39,6 +44,9 @@ async fn main() {
     let mut permissions = Vec::new();
     let mut files = Vec::new();
     let mut pulls = Vec::new();
+    let mut actions_tokens = Vec::new();
+    let mut tokens = Vec::new();
+    let mut issues = Vec::new();
     while let Some(arg) = args.next() {
         // `--name=value` as well as `--name value`.
         let (name, inline) = match arg.split_once('=') {
@@ -66,6 +74,17 @@ async fn main() {
             }
             "--file" => files.push(parse_file(&value("OWNER/REPO:PATH=LOCALFILE"))),
             "--pull" => pulls.push(parse_pull(&value("OWNER/REPO#N:HEADREF"))),
+            "--actions-token" => actions_tokens.push(value("TOKEN")),
+            "--token" => {
+                let text = value("TOKEN=LOGIN");
+                match text.split_once('=') {
+                    Some((token, login)) if !token.is_empty() && !login.is_empty() => {
+                        tokens.push((token.to_owned(), login.to_owned()))
+                    }
+                    _ => fail("--token takes TOKEN=LOGIN"),
+                }
+            }
+            "--issue" => issues.push(parse_issue(&value("OWNER/REPO#N"))),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return;
@@ -79,6 +98,15 @@ async fn main() {
     let fake = FakeGitHub::start_on(listener);
     for (repo, user, role) in &permissions {
         fake.set_permission(repo, user, role);
+    }
+    for token in &actions_tokens {
+        fake.add_actions_token(token);
+    }
+    for (token, login) in &tokens {
+        fake.set_token_login(token, login);
+    }
+    for (repo, number) in &issues {
+        fake.add_issue_at(repo, *number);
     }
     for file in &files {
         fake.set_file(&file.repo, &file.path, &file.content);
@@ -143,6 +171,15 @@ fn parse_pull(text: &str) -> Pull {
     })
 }
 
+/// `OWNER/REPO#N`.
+fn parse_issue(text: &str) -> (String, u64) {
+    text.split_once('#')
+        .and_then(|(repo, n)| Some((repo, n.parse::<u64>().ok().filter(|n| *n > 0)?)))
+        .filter(|(repo, _)| is_repo(repo))
+        .map(|(repo, n)| (repo.to_owned(), n))
+        .unwrap_or_else(|| fail(&format!("--issue takes OWNER/REPO#N, not {text:?}")))
+}
+
 fn is_repo(text: &str) -> bool {
     matches!(text.split_once('/'), Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/'))
 }
@@ -176,6 +213,8 @@ mod tests {
         assert_eq!(file.repo, "octo/app");
         assert_eq!(file.path, ".github/jules-bridge.yml");
         assert_eq!(file.content, "trigger_label: go\n");
+
+        assert_eq!(parse_issue("octo/app#3"), ("octo/app".to_owned(), 3));
 
         assert!(is_repo("octo/app"));
         assert!(!is_repo("octo"));

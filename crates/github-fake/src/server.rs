@@ -318,13 +318,28 @@ impl Ctx {
 struct Actor {
     login: String,
     is_bot: bool,
+    kind: ActorKind,
+}
+
+enum ActorKind {
+    /// A personal access token (or another user token): `GET /user` answers its user.
+    User,
+    /// An Actions `GITHUB_TOKEN`, with the permissions its workflow declared (`None`: all).
+    Actions(Option<std::collections::BTreeMap<String, String>>),
+    /// An installation token: scoped to its installation's repositories and permissions.
+    Installation {
+        id: u64,
+        permissions: std::collections::BTreeMap<String, String>,
+        repositories: Option<Vec<String>>,
+    },
 }
 
 fn looks_like_jwt(s: &str) -> bool {
     s.split('.').count() == 3 && s.starts_with("eyJ")
 }
 
-/// Token auth for the non-App endpoints.
+/// Token auth for the non-App endpoints: only tokens the fake knows (registered with
+/// `set_token_login` / `add_actions_token`, or minted for an installation) authenticate.
 fn token_actor(st: &State, ctx: &Ctx) -> Result<Actor, Reply> {
     let Some((scheme, token)) = ctx.credential() else {
         return Err(Reply::error(401, "Requires authentication"));
@@ -342,22 +357,85 @@ fn token_actor(st: &State, ctx: &Ctx) -> Result<Actor, Reply> {
         return Ok(Actor {
             login: format!("{}[bot]", st.app.slug),
             is_bot: true,
+            kind: ActorKind::Installation {
+                id: it.installation_id,
+                permissions: it.permissions.clone(),
+                repositories: it.repositories.clone(),
+            },
         });
     }
     if let Some(login) = st.token_logins.get(token) {
         return Ok(Actor {
             is_bot: login.ends_with("[bot]"),
             login: login.clone(),
+            kind: ActorKind::User,
+        });
+    }
+    if let Some(permissions) = st.actions_tokens.get(token) {
+        return Ok(Actor {
+            login: crate::DEFAULT_TOKEN_LOGIN.to_string(),
+            is_bot: true,
+            kind: ActorKind::Actions(permissions.clone()),
         });
     }
     if looks_like_jwt(token) {
         // An App JWT only works on the /app endpoints.
-        return Err(Reply::error(403, "Resource not accessible by integration"));
+        return Err(Reply::error(403, crate::NOT_ACCESSIBLE_BY_INTEGRATION));
     }
-    Ok(Actor {
-        login: crate::DEFAULT_TOKEN_LOGIN.to_string(),
-        is_bot: true,
-    })
+    Err(Reply::error(401, "Bad credentials"))
+}
+
+/// An installation token sees only its installation's repositories (and, when narrowed at
+/// minting, only those): 404 elsewhere, as GitHub hides what a token cannot see.
+fn check_repo_scope(st: &State, actor: &Actor, repo: &str) -> Result<(), Reply> {
+    let ActorKind::Installation {
+        id, repositories, ..
+    } = &actor.kind
+    else {
+        return Ok(());
+    };
+    if st.installation_of(repo) != Some(*id) {
+        return Err(Reply::not_found());
+    }
+    if let Some(names) = repositories {
+        let name = repo.split('/').nth(1).unwrap_or("");
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            return Err(Reply::not_found());
+        }
+    }
+    Ok(())
+}
+
+/// A write needing `permission: write` (any of `permissions`): 403 for an installation token
+/// or an Actions token with declared permissions that does not carry it.
+fn check_write(actor: &Actor, permissions: &[&str]) -> Result<(), Reply> {
+    let has = match &actor.kind {
+        ActorKind::Installation {
+            permissions: has, ..
+        } => has,
+        ActorKind::Actions(Some(has)) => has,
+        _ => return Ok(()),
+    };
+    if permissions
+        .iter()
+        .any(|p| has.get(*p).map(String::as_str) == Some("write"))
+    {
+        Ok(())
+    } else {
+        Err(Reply::error(403, crate::NOT_ACCESSIBLE_BY_INTEGRATION))
+    }
+}
+
+/// Comments, reactions and labels need the issue: 410 if it was deleted, 404 if it never
+/// existed.
+fn check_issue(st: &State, repo: &str, number: u64) -> Result<(), Reply> {
+    if st.issue_deleted(repo, number) {
+        return Err(Reply::error(410, "This issue was deleted"));
+    }
+    if !st.issue_exists(repo, number) {
+        return Err(Reply::not_found());
+    }
+    Ok(())
 }
 
 /// App JWT auth for `/app...` and `/repos/{o}/{r}/installation`.
@@ -439,7 +517,8 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
 
     let known = matches!(
         (method, segs.as_slice()),
-        ("GET", ["repos", _, _])
+        ("GET", ["user"])
+            | ("GET", ["repos", _, _])
             | ("GET", ["repos", _, _, "collaborators", _, "permission"])
             | ("GET" | "POST", ["repos", _, _, "issues"])
             | ("GET" | "POST", ["repos", _, _, "issues", _, "comments"])
@@ -466,8 +545,41 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
         Ok(a) => a,
         Err(e) => return e,
     };
+    if let ["repos", o, r, ..] = segs.as_slice() {
+        if let Err(e) = check_repo_scope(st, &actor, &format!("{o}/{r}")) {
+            return e;
+        }
+    }
+    // Writes on issues and their comments need `issues: write` (or `pull_requests: write` on a
+    // pull request's thread).
+    let issue_write = match (method, segs.as_slice()) {
+        ("POST", ["repos", _, _, "issues"]) => Some(None),
+        ("PATCH" | "POST" | "DELETE", ["repos", _, _, "issues", "comments", ..]) => Some(None),
+        ("POST" | "DELETE", ["repos", o, r, "issues", n, ..]) => {
+            Some(num(n).map(|n| (format!("{o}/{r}"), n)))
+        }
+        _ => None,
+    };
+    if let Some(issue) = issue_write {
+        let on_pull = issue
+            .map(|(repo, n)| {
+                st.pulls
+                    .keys()
+                    .any(|(r, p)| *p == n && r.eq_ignore_ascii_case(&repo))
+            })
+            .unwrap_or(false);
+        let needed: &[&str] = if on_pull {
+            &["issues", "pull_requests"]
+        } else {
+            &["issues"]
+        };
+        if let Err(e) = check_write(&actor, needed) {
+            return e;
+        }
+    }
 
     match (method, segs.as_slice()) {
+        ("GET", ["user"]) => authenticated_user(st, ctx, &actor),
         ("GET", ["repos", o, r]) => repo_get(st, ctx, o, r),
         ("GET", ["repos", o, r, "collaborators", user, "permission"]) => {
             collaborator_permission(st, ctx, &format!("{o}/{r}"), user)
@@ -500,6 +612,11 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
                 return Reply::not_found();
             };
             let repo = format!("{o}/{r}");
+            if matches!(rest, ["comments"] | ["reactions"] | ["labels", ..]) {
+                if let Err(e) = check_issue(st, &repo, n) {
+                    return e;
+                }
+            }
             match (method, rest) {
                 ("POST", ["comments"]) => create_comment(st, ctx, &actor, &repo, n),
                 ("GET", ["comments"]) => list_comments(st, ctx, &repo, n),
@@ -577,13 +694,12 @@ fn repo_get(st: &mut State, ctx: &Ctx, o: &str, r: &str) -> Reply {
 }
 
 fn collaborator_permission(st: &mut State, ctx: &Ctx, repo: &str, user: &str) -> Reply {
-    let Some(role) = st
+    // Someone without access is not a 404: GitHub answers `permission: "none"`.
+    let role = st
         .permissions
         .get(&(repo.to_string(), user.to_ascii_lowercase()))
         .cloned()
-    else {
-        return Reply::error(404, "Not Found");
-    };
+        .unwrap_or_else(|| "none".to_string());
     let (role_name, permission) = legacy_permission(&role);
     let mut v = t::COLLABORATOR_PERMISSION.clone();
     let id = st.user_id(user);
@@ -622,6 +738,28 @@ fn legacy_permission(role: &str) -> (String, String) {
         _ => "read",
     };
     (role.to_string(), legacy.to_string())
+}
+
+/// `GET /user`: the token's user; 403 for an installation token or the Actions token, which
+/// are not users.
+fn authenticated_user(st: &mut State, ctx: &Ctx, actor: &Actor) -> Reply {
+    if !matches!(actor.kind, ActorKind::User) {
+        return Reply::error(403, crate::NOT_ACCESSIBLE_BY_INTEGRATION);
+    }
+    let login = actor.login.as_str();
+    let id = st.user_id(login);
+    let user = t::user(&ctx.base, login, id, actor.is_bot);
+    let mut v = t::AUTHENTICATED_USER.clone();
+    if let (Some(v), Some(user)) = (v.as_object_mut(), user.as_object()) {
+        for (k, x) in user {
+            if v.contains_key(k) {
+                v.insert(k.clone(), x.clone());
+            }
+        }
+    }
+    set(&mut v, "name", login);
+    set(&mut v, "email", format!("{login}@users.noreply.github.com"));
+    Reply::json(200, v)
 }
 
 // ----- comments -----
@@ -1072,11 +1210,10 @@ fn create_issue(st: &mut State, ctx: &Ctx, actor: &Actor, repo: &str) -> Reply {
 /// `GET /repos/{o}/{r}/actions/runs/{run_id}/jobs`: the jobs set with `set_run_jobs`.
 fn list_run_jobs(st: &mut State, ctx: &Ctx, repo: &str, run_id: u64) -> Reply {
     let (per_page, page) = page_params(ctx);
-    let all = st
-        .run_jobs
-        .get(&(repo.to_string(), run_id))
-        .cloned()
-        .unwrap_or_default();
+    // A run that does not exist is 404, as on GitHub.
+    let Some(all) = st.run_jobs.get(&(repo.to_string(), run_id)).cloned() else {
+        return Reply::not_found();
+    };
     let last = all.len().div_ceil(per_page).max(1);
     let template = t::first(&t::RUN_JOBS["jobs"]);
     let head_sha = t::fake_sha(&[repo.as_bytes(), run_id.to_string().as_bytes()]);
@@ -1380,15 +1517,19 @@ fn get_pull(st: &mut State, ctx: &Ctx, repo: &str, number: u64) -> Reply {
     set(&mut v, "id", 500_000_000 + number);
     let base_repo = repo_json(st, ctx, repo);
     let mut head_repo = repo_json(st, ctx, &p.head_repo);
-    // Keep the example's head.repo keys (pull-request `repository` shape).
-    if let (Some(h), Some(tpl)) = (head_repo.as_object_mut(), head_tpl.as_object()) {
-        h.retain(|k, _| tpl.contains_key(k));
-    }
-    let base_tpl = t::PULL["base"]["repo"].clone();
+    // Exactly the example's head.repo / base.repo keys (pull-request `repository` shape): the
+    // full repository's extra keys dropped, the ones it lacks (`language`) from the example.
+    let like = |repo: &mut Value, tpl: &Value| {
+        if let (Some(r), Some(tpl)) = (repo.as_object_mut(), tpl.as_object()) {
+            r.retain(|k, _| tpl.contains_key(k));
+            for (k, v) in tpl {
+                r.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
+    };
+    like(&mut head_repo, &head_tpl);
     let mut base_repo = base_repo;
-    if let (Some(b), Some(tpl)) = (base_repo.as_object_mut(), base_tpl.as_object()) {
-        b.retain(|k, _| tpl.contains_key(k));
-    }
+    like(&mut base_repo, &t::PULL["base"]["repo"]);
     let is_fork = !p.head_repo.eq_ignore_ascii_case(repo);
     set(&mut head_repo, "fork", is_fork);
     let head_owner = p.head_repo.split('/').next().unwrap_or("").to_string();
@@ -1478,19 +1619,38 @@ fn random_token() -> String {
 }
 
 fn create_installation_token(st: &mut State, ctx: &Ctx, installation_id: u64) -> Reply {
-    let token = random_token();
-    let expires_at = Utc::now() + chrono::Duration::seconds(st.token_lifetime_secs);
-    st.installation_tokens.insert(
-        token.clone(),
-        InstallationToken {
-            installation_id,
-            expires_at,
-        },
-    );
-    st.tokens_issued += 1;
-    let mut v = t::INSTALLATION_TOKEN.clone();
-    set(&mut v, "token", token);
-    set(&mut v, "expires_at", ts(expires_at));
+    if !st.installation_exists(installation_id) {
+        return Reply::not_found();
+    }
+    let granted = st.permissions_of_installation(installation_id);
+    // The token carries the permissions asked for (each at most the installation's), else all
+    // of the installation's.
+    let permissions = match ctx.body.get("permissions").and_then(Value::as_object) {
+        None => granted,
+        Some(asked) => {
+            let rank = |level: &str| match level {
+                "read" => 1,
+                "write" => 2,
+                "admin" => 3,
+                _ => 0,
+            };
+            let mut out = std::collections::BTreeMap::new();
+            for (name, level) in asked {
+                let level = level.as_str().unwrap_or("");
+                let has = granted.get(name).map(String::as_str).unwrap_or("");
+                if rank(level) == 0 || rank(level) > rank(has) {
+                    return Reply::validation(
+                        "InstallationToken",
+                        "permissions",
+                        "invalid",
+                        "The permissions requested are not granted to this installation.",
+                    );
+                }
+                out.insert(name.clone(), level.to_string());
+            }
+            out
+        }
+    };
     let narrowed: Vec<String> = ctx
         .body
         .get("repositories")
@@ -1502,6 +1662,39 @@ fn create_installation_token(st: &mut State, ctx: &Ctx, installation_id: u64) ->
                 .collect()
         })
         .unwrap_or_default();
+    for name in &narrowed {
+        let theirs = st.installations.iter().any(|(repo, id)| {
+            *id == installation_id
+                && repo
+                    .split('/')
+                    .nth(1)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(name))
+        });
+        if !theirs {
+            return Reply::validation(
+                "InstallationToken",
+                "repositories",
+                "invalid",
+                "There is at least one repository that does not exist or is not accessible to the parent installation.",
+            );
+        }
+    }
+    let token = random_token();
+    let expires_at = Utc::now() + chrono::Duration::seconds(st.token_lifetime_secs);
+    st.installation_tokens.insert(
+        token.clone(),
+        InstallationToken {
+            installation_id,
+            expires_at,
+            permissions: permissions.clone(),
+            repositories: (!narrowed.is_empty()).then(|| narrowed.clone()),
+        },
+    );
+    st.tokens_issued += 1;
+    let mut v = t::INSTALLATION_TOKEN.clone();
+    set(&mut v, "token", token);
+    set(&mut v, "expires_at", ts(expires_at));
+    set(&mut v, "permissions", json!(permissions));
     if narrowed.is_empty() {
         if let Some(o) = v.as_object_mut() {
             o.remove("repositories");
@@ -1528,7 +1721,9 @@ fn create_installation_token(st: &mut State, ctx: &Ctx, installation_id: u64) ->
 }
 
 fn repo_installation(st: &mut State, ctx: &Ctx, repo: &str) -> Reply {
-    let id = st.installations.get(repo).copied().unwrap_or(1);
+    let Some(id) = st.installation_of(repo) else {
+        return Reply::not_found();
+    };
     let owner = repo.split('/').next().unwrap_or(repo);
     let mut v = t::REPO_INSTALLATION.clone();
     rewrite(

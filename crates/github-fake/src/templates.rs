@@ -74,6 +74,10 @@ fixture!(
     "repo-installation-get.response.200.default.json"
 );
 fixture!(RUN_JOBS, "workflow-run-jobs-list.response.200.default.json");
+fixture!(
+    AUTHENTICATED_USER,
+    "user-get-authenticated.response.200.default.json"
+);
 
 /// Every fixture, for the self-check test.
 #[cfg(test)]
@@ -97,6 +101,7 @@ pub(crate) fn all() -> Vec<&'static Value> {
         &REPO,
         &REPO_INSTALLATION,
         &RUN_JOBS,
+        &AUTHENTICATED_USER,
     ]
 }
 
@@ -219,7 +224,7 @@ mod tests {
     /// The unpatched templates already deserialize with octocrab's models.
     #[test]
     fn fixtures_deserialize_with_octocrab_models() {
-        assert_eq!(all().len(), 18);
+        assert_eq!(all().len(), 19);
         let _: models::issues::Comment = de("comment created", &COMMENT_CREATED);
         let _: models::issues::Comment = de("comment updated", &COMMENT_UPDATED);
         let _: Vec<models::issues::Comment> = de("comments list", &COMMENTS_LIST);
@@ -241,6 +246,7 @@ mod tests {
         let _: Vec<models::Label> = de("labels", &LABEL_REMOVED);
         let _: models::Author = de("user", &COLLABORATOR_PERMISSION["user"]);
         let _: models::issues::Issue = de("issue", &ISSUE);
+        let _: models::Author = de("authenticated user", &AUTHENTICATED_USER);
         let _: Vec<models::Label> = de("issue labels", &ISSUE["labels"]);
         // The jobs example lacks `run_attempt` and `created_at` (the schema requires
         // `created_at`; real answers carry both), which octocrab's `Job` needs: the fake adds them.

@@ -37,69 +37,14 @@ fn message_of(err: &octocrab::Error) -> String {
     }
 }
 
-/// Minimal HTTP/1.1 client: returns (status, lower-cased headers, body).
-async fn raw(
-    fake: &FakeGitHub,
-    method: &str,
-    path: &str,
-    auth: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Vec<(String, String)>, Value) {
-    let addr = fake.url().trim_start_matches("http://").to_string();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    if let Some(a) = auth {
-        req.push_str(&format!("authorization: {a}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(&body);
-    // Blocking std socket on the blocking pool (keeps tokio's `io-util` feature out).
-    let buf = tokio::task::spawn_blocking(move || {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(&addr).unwrap();
-        s.write_all(req.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).unwrap();
-        buf
-    })
-    .await
-    .unwrap();
-    let text = String::from_utf8(buf).unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status: u16 = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let body = if body.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(body).unwrap()
-    };
-    (status, headers, body)
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
+mod support;
+use support::{header, raw};
 
 #[tokio::test]
 async fn create_update_get_comment() {
     let fake = FakeGitHub::start().await;
+    fake.add_actions_token("gh-actions-token");
+    fake.add_issue_at("acme/widgets", 7);
     let gh = client(&fake, "gh-actions-token");
     let issues = gh.issues("acme", "widgets");
 
@@ -180,6 +125,7 @@ async fn create_update_get_comment() {
 #[tokio::test]
 async fn list_comments_paginates_with_link_header() {
     let fake = FakeGitHub::start().await;
+    fake.add_actions_token("t");
     for i in 0..65 {
         fake.add_comment("acme/widgets", 3, "bob", &format!("comment {i}"));
     }
@@ -244,6 +190,7 @@ async fn list_comments_paginates_with_link_header() {
 #[tokio::test]
 async fn reactions_created_then_existing() {
     let fake = FakeGitHub::start().await;
+    fake.add_actions_token("t");
     let id = fake.add_comment("acme/widgets", 5, "carol", "@jules fix this");
     let gh = client(&fake, "t");
     let issues = gh.issues("acme", "widgets");
@@ -316,6 +263,7 @@ async fn reactions_created_then_existing() {
 #[tokio::test]
 async fn pulls_repo_permission_contents_labels() {
     let fake = FakeGitHub::start().await;
+    fake.add_actions_token("t");
     fake.add_pull("acme/widgets", 12, "patch-1", "mallory/widgets", "main");
     fake.add_pull("acme/widgets", 13, "jules/fix", "acme/widgets", "develop");
     fake.set_default_branch("acme/widgets", "trunk");
@@ -373,8 +321,14 @@ async fn pulls_repo_permission_contents_labels() {
         (p["permission"].as_str(), p["role_name"].as_str()),
         (Some("write"), Some("deployer"))
     );
-    let err = perm("stranger").await.unwrap_err();
-    assert_eq!(status_of(&err), 404);
+    // Not a collaborator: 200 with `permission: "none"`, as GitHub answers, not 404.
+    let p = perm("stranger").await.unwrap();
+    assert_eq!(
+        (p["permission"].as_str(), p["role_name"].as_str()),
+        (Some("none"), Some("none"))
+    );
+    assert_eq!(p["user"]["login"], "stranger");
+    assert_eq!(p["user"]["permissions"]["pull"], false);
 
     let mut items = gh
         .repos("acme", "widgets")
@@ -444,6 +398,7 @@ async fn app_jwt_to_installation_token() {
     let fake = FakeGitHub::start().await;
     fake.set_app(4242, "jules-test", Some(PUBLIC_KEY));
     fake.set_installation("acme/widgets", 77);
+    fake.add_issue_at("acme/widgets", 1);
     let app = Octocrab::builder()
         .base_uri(fake.url())
         .unwrap()
@@ -534,6 +489,7 @@ async fn app_jwt_to_installation_token() {
 #[tokio::test]
 async fn expired_installation_token_is_bad_credentials() {
     let fake = FakeGitHub::start().await;
+    fake.set_installation("acme/widgets", 5);
     fake.set_token_lifetime(-1);
     // Without a public key only the JWT structure and `iss` are checked.
     let jwt = format!(
@@ -587,6 +543,9 @@ fn base64_url(s: &str) -> String {
 #[tokio::test]
 async fn auth_unknown_routes_failures_and_enterprise_prefix() {
     let fake = FakeGitHub::start().await;
+    fake.add_actions_token("t");
+    fake.add_issue_at("acme/widgets", 1);
+    fake.add_issue_at("acme/widgets", 2);
 
     let (status, _, body) = raw(&fake, "GET", "/repos/acme/widgets", None, None).await;
     assert_eq!(status, 401);
@@ -880,6 +839,7 @@ async fn create_and_list_issues_by_label() {
 #[tokio::test]
 async fn create_issue_validation_and_auth() {
     let fake = FakeGitHub::start().await;
+    fake.add_actions_token("t");
     let (status, _, body) = raw(
         &fake,
         "POST",
@@ -924,6 +884,7 @@ async fn create_issue_validation_and_auth() {
 #[tokio::test]
 async fn list_workflow_run_jobs() {
     let fake = FakeGitHub::start().await;
+    fake.add_actions_token("t");
     fake.set_run_jobs(
         "acme/widgets",
         77,
@@ -978,15 +939,24 @@ async fn list_workflow_run_jobs() {
     assert_eq!(page2.items.len(), 1);
     assert_eq!(page2.items[0].name, "lint");
     assert_eq!(page2.total_count, Some(3));
+    // A run with no jobs; a run that does not exist (here: of another repository) is 404.
+    fake.set_run_jobs("acme/other", 78, &[]);
     let none = gh
         .workflows("acme", "other")
-        .list_jobs(octocrab::models::RunId(77))
+        .list_jobs(octocrab::models::RunId(78))
         .per_page(100)
         .send()
         .await
         .unwrap();
     assert!(none.items.is_empty());
     assert_eq!(none.total_count, Some(0));
+    let err = gh
+        .workflows("acme", "other")
+        .list_jobs(octocrab::models::RunId(77))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&err), 404);
 
     let (status, _, body) = raw(
         &fake,
@@ -996,8 +966,8 @@ async fn list_workflow_run_jobs() {
         None,
     )
     .await;
-    assert_eq!(status, 200);
-    assert_eq!(body, json!({"total_count": 0, "jobs": []}));
+    assert_eq!(status, 404);
+    assert_eq!(body["message"], "Not Found");
     assert_eq!(fake.count("GET", "/repos/acme/widgets/actions/runs/"), 3);
 }
 
@@ -1006,6 +976,7 @@ async fn list_workflow_run_jobs() {
 #[tokio::test]
 async fn compare_branches() {
     let fake = FakeGitHub::start().await;
+    fake.add_actions_token("t");
     fake.set_comparison("acme/widgets", "main", "jules/fix-7", 1, 3);
     let path = "/repos/acme/widgets/compare/main...jules/fix-7";
     let (status, _, body) = raw(&fake, "GET", path, Some("token t"), None).await;
