@@ -1352,6 +1352,8 @@ async fn the_pull_request_jules_opened_is_linked_and_merging_it_archives_the_ses
         world.client.get_session(&session).await.unwrap().state == State::InProgress
     })
     .await;
+    // Jules opens its first pull request of this repository: it exists on GitHub.
+    world.github.add_pull(REPO, 1, "fix-109", REPO, "main");
     for _ in 0..6 {
         step(&world.jules, 1).await;
     }

@@ -368,32 +368,13 @@ async fn relay_session(
     );
     let comment_id = handler.show_view(&progress.view, &report, None).await?;
     if let Some(pull) = progress.pull {
-        // Once per pull request, across restarts and replicas.
-        if state
-            .store
-            .record_relayed(&tracked.name, &format!("pull:{pull}"), "pull")
-            .await?
+        // Idempotent (it looks for its marker on the pull request first), so a failure is
+        // tried again the next time the session is relayed; never fatal to the relay.
+        if let Err(error) = handler
+            .link_pull_request(&progress.view, &report, pull)
+            .await
         {
-            // A lost link is not worth failing the relay for: the issue's status comment
-            // still shows the pull request.
-            if let Err(error) = handler
-                .link_pull_request(&progress.view, &report, pull)
-                .await
-            {
-                tracing::warn!(%error, pull, "could not post the status comment on the pull request");
-            }
-        }
-    }
-    if let Some(question) = progress.question {
-        // Recorded before it is posted: a restart never asks the same question twice.
-        if state
-            .store
-            .record_relayed(&tracked.name, &question.activity, "question")
-            .await?
-        {
-            github
-                .create_comment(&repo, report.issue, &question.reply.body())
-                .await?;
+            tracing::warn!(%error, pull, "could not post the status comment on the pull request");
         }
     }
     let view = progress.view;
