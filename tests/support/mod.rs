@@ -1,4 +1,5 @@
-//! Helpers shared by the hardening tests (`hardening_*.rs`): the fakes, the server in-process
+//! Helpers shared by the crash, outage and hostile-input suites (`crash_recovery.rs`,
+//! `outages.rs`, `hostile_input.rs`) and others: the fakes, the server in-process
 //! (App or token credentials), the real `jules-bridge serve` binary as a child process, signed
 //! deliveries and small polling helpers. Kept apart from `tests/common` on purpose.
 #![allow(dead_code)]
