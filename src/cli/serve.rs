@@ -8,8 +8,8 @@ use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
 use super::exit;
+use crate::github::auth::GitHubAuth;
 use crate::jules::{ClientConfig, JulesClient, JulesError, RetryPolicy};
-use crate::server::auth::GitHubAuth;
 use crate::server::config::{ConfigProblems, ServeArgs, ServerConfig, DEFAULT_DATABASE_URL};
 use crate::server::AppState;
 use crate::store::{self, DeliveryStatus};

@@ -4,6 +4,8 @@
 //! `retry` feature: that middleware re-sends POSTs on 5xx/429, which duplicates comments. Here reads, edits and reactions
 //! (all idempotent) are retried with back-off; creating a comment never is.
 
+pub mod auth;
+
 use std::time::Duration;
 
 use backon::{BackoffBuilder, ExponentialBuilder};

@@ -7,7 +7,6 @@
 //!              relay:   poll Jules (one list page per tick) -> status comments, questions
 //! ```
 
-pub mod auth;
 pub mod budget;
 pub mod config;
 mod configs;
@@ -31,11 +30,11 @@ use tokio::sync::{watch, Notify};
 use tracing::Instrument;
 
 use crate::engine::marker::MarkerKey;
+use crate::github::auth::{self, GitHubAuth};
 use crate::handler::Settings;
 use crate::jules::budget::SharedBudget;
 use crate::jules::{ClientConfig, JulesClient};
 use crate::store::Store;
-use auth::GitHubAuth;
 use config::{GitHubCredentials, ServerConfig};
 use metrics::Metrics;
 

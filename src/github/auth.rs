@@ -9,7 +9,7 @@ use octocrab::models::{AppId, InstallationId};
 use octocrab::Octocrab;
 use secrecy::SecretString;
 
-use crate::github::{GitHubClient, GitHubError};
+use super::{GitHubClient, GitHubError};
 
 /// Who the server acts as on GitHub.
 pub enum GitHubAuth {
