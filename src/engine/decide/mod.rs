@@ -20,6 +20,8 @@ mod progress;
 
 pub use chores::{archive_when_issue_closed, housekeeping, Chore, CLOSED_WHILE_WAITING};
 pub use progress::{progress, Progress, Question};
+mod watchdog;
+pub use watchdog::{watchdog, Nudge, Watch};
 #[cfg(test)]
 mod tests;
 
