@@ -1784,3 +1784,42 @@ async fn a_plan_waiting_for_approval_gets_one_reminder() {
     assert!(world.status_body(109).contains("Plan ready"));
     bridge.stop().await;
 }
+
+/// A repository's own `stall_minutes: 0` turns the watchdog's stall check off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_can_turn_the_stall_check_off() {
+    let world = World::new(Db::Sqlite).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "require_plan_approval: false\nstall_minutes: 0\n",
+    );
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    for _ in 0..6 {
+        step(&world.jules, 1).await;
+        if world.client.get_session(&session).await.unwrap().state == State::InProgress {
+            break;
+        }
+    }
+    eventually("the relay shows the session working", || async {
+        world.status_body(109).contains("Jules is working")
+    })
+    .await;
+    idle(&world, &bridge).await;
+    time_passes(&world, &bridge, Duration::from_secs(3 * 3600));
+    let read = checked_at(&bridge, &session).await;
+    eventually("the relay reads the session again", || async {
+        checked_at(&bridge, &session).await > read
+    })
+    .await;
+    relay_iterations(&world, 2).await;
+    assert_eq!(bot_comments_with(&world, 109, STALL_MENTION), 0);
+    assert!(!world.status_body(109).contains(STALL_NOTICE));
+    bridge.stop().await;
+}

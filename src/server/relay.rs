@@ -214,7 +214,7 @@ async fn relay_tick(
     // Working sessions read again although unchanged: after every changed one.
     let mut sweeps: Vec<(TrackedSession, Session)> = Vec::new();
     // Unchanged sessions the watchdog has something to say about: read once each.
-    let mut nudges: Vec<(TrackedSession, Session, &'static str)> = Vec::new();
+    let mut nudges: Vec<(TrackedSession, Session)> = Vec::new();
     let now = state.clock.now();
     for session in tracked {
         // The stored `updateTime` is the one the status comment was last rendered for
@@ -226,12 +226,10 @@ async fn relay_tick(
         };
         if let Some(listed) = listed.get(session.name.as_str()) {
             let working = !listed.state.awaits_human() && !listed.state.is_finished();
-            if unchanged(listed) {
-                if let Some(key) = nudge_due(state, &session, listed, now, watched) {
-                    busy |= working;
-                    nudges.push((session.clone(), listed.clone(), key));
-                    continue;
-                }
+            if unchanged(listed) && nudge_due(state, &session, listed, now, watched) {
+                busy |= working;
+                nudges.push((session.clone(), listed.clone()));
+                continue;
             }
             let unread = session
                 .checked_at
@@ -268,20 +266,14 @@ async fn relay_tick(
             .map_or_else(|| State::from(session.state.as_str()), |s| s.state.clone());
         busy |= !state_now.awaits_human() && !state_now.is_finished();
         if let Some(current) = current {
-            if !relay_or_defer(state, seen, &session, &current).await {
+            if !relay_or_defer(state, seen, watched, &session, &current).await {
                 return Ok(false);
             }
         }
     }
-    for (session, current, key) in nudges {
-        match relay_session(state, seen, &session, &current).await {
-            Ok(()) => {
-                watched.insert((session.name.clone(), key));
-            }
-            Err(RelayError::Jules(JulesError::OverBudget { .. })) => return Ok(false),
-            Err(error) => {
-                tracing::warn!(session = %session.name, error = %error, "cannot relay the session's nudge; will retry");
-            }
+    for (session, current) in nudges {
+        if !relay_or_defer(state, seen, watched, &session, &current).await {
+            return Ok(false);
         }
     }
     // One a tick, the longest unread first: a safety net must not eat the budget that
@@ -290,24 +282,26 @@ async fn relay_tick(
         .into_iter()
         .min_by_key(|(session, _)| session.checked_at);
     if let Some((session, current)) = swept {
-        if !relay_or_defer(state, seen, &session, &current).await {
+        if !relay_or_defer(state, seen, watched, &session, &current).await {
             return Ok(false);
         }
     }
     Ok(busy)
 }
 
-/// The key of the watchdog's nudge for an unchanged session, when one is due and this
-/// process has not carried it out yet. Decided from the list page and the store: no call.
+/// Whether the watchdog has a nudge due for an unchanged session that this process has not
+/// carried out yet. Decided from the list page and the store: no call. (Reading the session
+/// then loads the repository's settings; if they say otherwise, nothing is carried out, and
+/// the next tick decides with them.)
 fn nudge_due(
     state: &AppState,
     tracked: &TrackedSession,
     listed: &Session,
     now: chrono::DateTime<Utc>,
     watched: &Watched,
-) -> Option<&'static str> {
+) -> bool {
     if listed.state.is_finished() {
-        return None;
+        return false;
     }
     // The repository's settings as last read (the relay reads them when it relays).
     let settings = state
@@ -315,8 +309,8 @@ fn nudge_due(
         .cached_settings(&tracked.repo, &state.base_settings);
     let watch = settings.as_ref().unwrap_or(&state.base_settings).watch();
     let last = tracked.last_activity_time.or(listed.create_time);
-    let key = watchdog(&listed.state, last, now, watch)?.key();
-    (!watched.contains(&(tracked.name.clone(), key))).then_some(key)
+    watchdog(&listed.state, last, now, watch)
+        .is_some_and(|nudge| !watched.contains(&(tracked.name.clone(), nudge.key())))
 }
 
 /// Relays one session; false when the request budget is spent (the rest waits for a later
@@ -324,10 +318,11 @@ fn nudge_due(
 async fn relay_or_defer(
     state: &Arc<AppState>,
     seen: &mut Seen,
+    watched: &mut Watched,
     session: &TrackedSession,
     current: &Session,
 ) -> bool {
-    match relay_session(state, seen, session, current).await {
+    match relay_session(state, seen, watched, session, current).await {
         Ok(()) => true,
         Err(RelayError::Jules(JulesError::OverBudget { .. })) => {
             tracing::debug!(session = %session.name, "request budget spent; relaying the rest later");
@@ -355,6 +350,7 @@ enum RelayError {
 async fn relay_session(
     state: &Arc<AppState>,
     seen: &mut Seen,
+    watched: &mut Watched,
     tracked: &TrackedSession,
     session: &Session,
 ) -> Result<(), RelayError> {
@@ -469,6 +465,7 @@ async fn relay_session(
                 .create_comment(&repo, report.issue, &reply.body())
                 .await?;
         }
+        watched.insert((tracked.name.clone(), nudge.key()));
     }
     let view = progress.view;
 
