@@ -69,6 +69,10 @@ pub struct RepoConfig {
     pub limits: Option<Limits>,
     /// Failed workflow runs that start a fixing session (off when absent).
     pub ci_fixer: Option<CiFixer>,
+    /// Minutes without new activity before a working session is called stalled (0: off).
+    pub stall_minutes: Option<u32>,
+    /// Hours a plan or question waits before its one reminder (0: off).
+    pub remind_hours: Option<u32>,
 }
 
 /// `ci_fixer:`: the opt-in to fix failed workflow runs, naming which.
@@ -120,9 +124,16 @@ const TOP_KEYS: &[&str] = &[
     "allowed_bots",
     "limits",
     "ci_fixer",
+    "stall_minutes",
+    "remind_hours",
 ];
 
 const CI_FIXER_KEYS: &[&str] = &["workflows", "branches", "max_per_branch_per_day"];
+
+/// `stall_minutes`: up to a week.
+const STALL_MINUTES: std::ops::RangeInclusive<i64> = 0..=10_080;
+/// `remind_hours`: up to 30 days.
+const REMIND_HOURS: std::ops::RangeInclusive<i64> = 0..=720;
 
 const LIMIT_KEYS: &[&str] = &["max_concurrent_sessions", "daily_session_budget"];
 
@@ -426,6 +437,12 @@ impl RepoConfig {
         if let Some(budget) = self.daily_session_budget() {
             settings.daily_session_budget = Some(budget);
         }
+        if let Some(minutes) = self.stall_minutes {
+            settings.stall_minutes = minutes;
+        }
+        if let Some(hours) = self.remind_hours {
+            settings.remind_hours = hours;
+        }
         if let Some(fixer) = &self.ci_fixer {
             let trimmed = |items: &[String]| -> Vec<String> {
                 items.iter().map(|item| item.trim().to_owned()).collect()
@@ -664,6 +681,8 @@ impl Checker<'_> {
                 "allowed_bots" => self.bots(line, value),
                 "limits" => self.limits(line, value),
                 "ci_fixer" => self.ci_fixer(line, value),
+                "stall_minutes" => self.whole_number(line, key, value, STALL_MINUTES, "minutes"),
+                "remind_hours" => self.whole_number(line, key, value, REMIND_HOURS, "hours"),
                 unknown => self.unknown_top(line, unknown),
             }
         }
@@ -953,6 +972,30 @@ impl Checker<'_> {
         }
     }
 
+    /// A whole number in `range` (`unit` names what it counts); `0` turns the setting off.
+    fn whole_number(
+        &mut self,
+        line: Option<usize>,
+        key: &str,
+        value: &Value,
+        range: std::ops::RangeInclusive<i64>,
+        unit: &str,
+    ) {
+        match value {
+            Value::Null => {}
+            Value::Number(number) if number.as_i64().is_some_and(|n| range.contains(&n)) => {}
+            other => self.problem(
+                line,
+                &format!(
+                    "`{key}` must be a whole number of {unit} from {} to {} (0 turns it off), not {}",
+                    range.start(),
+                    range.end(),
+                    describe(other)
+                ),
+            ),
+        }
+    }
+
     fn boolean(&mut self, line: Option<usize>, key: &str, value: &Value) {
         match value {
             Value::Null | Value::Bool(_) => {}
@@ -1173,6 +1216,8 @@ limits:
                     daily_session_budget: Some(15),
                 }),
                 ci_fixer: None,
+                stall_minutes: None,
+                remind_hours: None,
             }
         );
         assert_eq!(config.max_concurrent_sessions(), Some(3));
@@ -1196,6 +1241,32 @@ limits:
     }
 
     #[test]
+    fn the_stall_watchdog_settings_are_checked_and_applied() {
+        let base = Settings::default();
+        assert_eq!((base.stall_minutes, base.remind_hours), (30, 24));
+        let config = parse("stall_minutes: 45\nremind_hours: 0\n").unwrap();
+        let settings = config.apply(&base);
+        assert_eq!((settings.stall_minutes, settings.remind_hours), (45, 0));
+        // Absent keys keep the server's defaults.
+        let settings = parse("stall_minutes: 0\n").unwrap().apply(&base);
+        assert_eq!((settings.stall_minutes, settings.remind_hours), (0, 24));
+        assert_eq!(
+            problems("stall_minutes: -1\nremind_hours: 1.5\n"),
+            vec![
+                "line 1: `stall_minutes` must be a whole number of minutes from 0 to 10080 (0 turns it off), not the number `-1`".to_owned(),
+                "line 2: `remind_hours` must be a whole number of hours from 0 to 720 (0 turns it off), not the number `1.5`".to_owned(),
+            ]
+        );
+        assert_eq!(
+            problems("remind_hours: one day\nstall_minutes: 99999\n"),
+            vec![
+                "line 1: `remind_hours` must be a whole number of hours from 0 to 720 (0 turns it off), not the text `one day`".to_owned(),
+                "line 2: `stall_minutes` must be a whole number of minutes from 0 to 10080 (0 turns it off), not the number `99999`".to_owned(),
+            ]
+        );
+    }
+
+    #[test]
     fn unknown_keys_are_all_reported_with_a_suggestion() {
         let yaml = "\
 command_prefix: /jules
@@ -1212,14 +1283,14 @@ colour: blue
                 "line 3: unknown key `triger_label`; did you mean `trigger_label`?".to_owned(),
                 "line 5: unknown key `max_sessions` under `limits`; the keys are `max_concurrent_sessions`, `daily_session_budget`".to_owned(),
                 "line 6: unknown key `daily-session-budget` under `limits`; did you mean `daily_session_budget`?".to_owned(),
-                "line 7: unknown key `colour`; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `archive_on_close`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`".to_owned(),
+                "line 7: unknown key `colour`; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `archive_on_close`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`, `stall_minutes`, `remind_hours`".to_owned(),
             ]
         );
         assert_eq!(
             problems("max_concurrent_sessions: 2\nwait: done\n"),
             vec![
                 "line 1: unknown key `max_concurrent_sessions`; it belongs under `limits:` (`limits.max_concurrent_sessions`)".to_owned(),
-                "line 2: unknown key `wait`: it is an input of the GitHub Action, not a setting of this file; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `archive_on_close`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`".to_owned(),
+                "line 2: unknown key `wait`: it is an input of the GitHub Action, not a setting of this file; the keys are `trigger_label`, `command_prefix`, `require_plan_approval`, `archive_on_close`, `automation_mode`, `starting_branch`, `prompt_template`, `allowed_bots`, `limits`, `ci_fixer`, `stall_minutes`, `remind_hours`".to_owned(),
             ]
         );
         assert_eq!(

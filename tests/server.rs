@@ -1704,3 +1704,209 @@ async fn the_daily_budget_queues_the_next_requests_on_sqlite() {
 async fn the_daily_budget_queues_the_next_requests_on_postgres() {
     the_daily_budget_queues_the_next_requests(Db::Postgres).await;
 }
+
+/// Time passes for everyone: Jules (the fake's clock: what it writes from now on is later)
+/// and the bridge (the stall watchdog's "now").
+fn time_passes(world: &World, bridge: &Bridge, by: Duration) {
+    world.jules.advance_clock(by);
+    bridge.state.clock.advance(by);
+}
+
+const STALL_NOTICE: &str = "No new activity from Jules for 30 minutes or more";
+const STALL_MENTION: &str = "@harshraj8843 Jules has shown no new activity in [session";
+const PLAN_REMINDER: &str = "@harshraj8843 Reminder: the plan of [session";
+
+fn bot_comments_with(world: &World, issue: u64, start: &str) -> usize {
+    world
+        .bot_comments(issue)
+        .iter()
+        .filter(|c| c.body.starts_with(start))
+        .count()
+}
+
+/// When the relay last read `session` on its own.
+async fn checked_at(bridge: &Bridge, session: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    bridge
+        .state
+        .store
+        .get_session(session)
+        .await
+        .unwrap()
+        .and_then(|s| s.checked_at)
+}
+
+/// The stall watchdog: a working session with no new activity for `stall_minutes` (default
+/// 30) gets one line on its status comment and one comment that mentions the requester; no
+/// second mention on later ticks, nor when it stays quiet for another hour.
+async fn a_stalled_session_is_nudged_once(db: Db) {
+    let world = World::new(db).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "require_plan_approval: false\n",
+    );
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    for _ in 0..6 {
+        step(&world.jules, 1).await;
+        if world.client.get_session(&session).await.unwrap().state == State::InProgress {
+            break;
+        }
+    }
+    eventually("the relay shows the session working", || async {
+        world.status_body(109).contains("Jules is working")
+    })
+    .await;
+    idle(&world, &bridge).await;
+    assert!(!world.status_body(109).contains(STALL_NOTICE));
+    assert_eq!(bot_comments_with(&world, 109, STALL_MENTION), 0, "not yet");
+
+    time_passes(&world, &bridge, Duration::from_secs(31 * 60));
+    eventually("the requester is told the session looks stuck", || async {
+        bot_comments_with(&world, 109, STALL_MENTION) == 1
+    })
+    .await;
+    eventually("the status comment says so", || async {
+        world.status_body(109).contains(STALL_NOTICE)
+    })
+    .await;
+    idle(&world, &bridge).await;
+    // Quiet for another hour, and read again by the relay's working sweep since.
+    time_passes(&world, &bridge, Duration::from_secs(60 * 60));
+    let read = checked_at(&bridge, &session).await;
+    eventually("the relay reads the session again", || async {
+        checked_at(&bridge, &session).await > read
+    })
+    .await;
+    relay_iterations(&world, 2).await;
+    assert_eq!(
+        bot_comments_with(&world, 109, STALL_MENTION),
+        1,
+        "one mention per session: {:#?}",
+        world.bot_comments(109)
+    );
+    assert!(world.status_body(109).contains(STALL_NOTICE));
+    bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_session_is_nudged_once_on_sqlite() {
+    a_stalled_session_is_nudged_once(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_session_is_nudged_once_on_postgres() {
+    a_stalled_session_is_nudged_once(Db::Postgres).await;
+}
+
+/// A plan waiting for approval for `remind_hours` (default 24) gets one reminder that
+/// mentions the requester; never a second, however long it keeps waiting, and a waiting
+/// session is never called stalled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_waiting_for_approval_gets_one_reminder() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    step(&world.jules, 2).await;
+    eventually("plan shown", || async {
+        world.status_body(109).contains("Plan ready")
+    })
+    .await;
+    idle(&world, &bridge).await;
+    time_passes(&world, &bridge, Duration::from_secs(23 * 3600));
+    relay_iterations(&world, 3).await;
+    assert_eq!(bot_comments_with(&world, 109, PLAN_REMINDER), 0, "not yet");
+
+    time_passes(&world, &bridge, Duration::from_secs(3600));
+    eventually("the requester is reminded of the plan", || async {
+        bot_comments_with(&world, 109, PLAN_REMINDER) == 1
+    })
+    .await;
+    idle(&world, &bridge).await;
+    let session = session_of(&world, 109).await;
+    let calls = requests_about(&world, &session).len();
+    time_passes(&world, &bridge, Duration::from_secs(48 * 3600));
+    relay_iterations(&world, 3).await;
+    assert_eq!(
+        bot_comments_with(&world, 109, PLAN_REMINDER),
+        1,
+        "one reminder per session: {:#?}",
+        world.bot_comments(109)
+    );
+    assert_eq!(
+        requests_about(&world, &session).len(),
+        calls,
+        "a reminded session that does not change costs no call per tick"
+    );
+    // A restart forgets what the process knew; the store remembers the reminder.
+    bridge.stop().await;
+    let bridge = world.start(1).await;
+    bridge
+        .state
+        .clock
+        .advance(Duration::from_secs((24 + 48) * 3600));
+    let before = requests_about(&world, &session).len();
+    eventually(
+        "the restarted relay looks at the waiting session",
+        || async { requests_about(&world, &session).len() > before },
+    )
+    .await;
+    idle(&world, &bridge).await;
+    assert_eq!(
+        bot_comments_with(&world, 109, PLAN_REMINDER),
+        1,
+        "not again after a restart: {:#?}",
+        world.bot_comments(109)
+    );
+    assert_eq!(bot_comments_with(&world, 109, STALL_MENTION), 0);
+    assert!(world.status_body(109).contains("Plan ready"));
+    bridge.stop().await;
+}
+
+/// A repository's own `stall_minutes: 0` turns the watchdog's stall check off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repository_can_turn_the_stall_check_off() {
+    let world = World::new(Db::Sqlite).await;
+    world.github.set_file(
+        REPO,
+        ".github/jules-bridge.yml",
+        "require_plan_approval: false\nstall_minutes: 0\n",
+    );
+    let bridge = world.start(1).await;
+    assert_eq!(world.deliver(&bridge, "issues", &labeled()).await, 202);
+    eventually("the status comment appears", || async {
+        !world.status_body(109).is_empty()
+    })
+    .await;
+    let session = session_of(&world, 109).await;
+    for _ in 0..6 {
+        step(&world.jules, 1).await;
+        if world.client.get_session(&session).await.unwrap().state == State::InProgress {
+            break;
+        }
+    }
+    eventually("the relay shows the session working", || async {
+        world.status_body(109).contains("Jules is working")
+    })
+    .await;
+    idle(&world, &bridge).await;
+    time_passes(&world, &bridge, Duration::from_secs(3 * 3600));
+    let read = checked_at(&bridge, &session).await;
+    eventually("the relay reads the session again", || async {
+        checked_at(&bridge, &session).await > read
+    })
+    .await;
+    relay_iterations(&world, 2).await;
+    assert_eq!(bot_comments_with(&world, 109, STALL_MENTION), 0);
+    assert!(!world.status_body(109).contains(STALL_NOTICE));
+    bridge.stop().await;
+}

@@ -79,6 +79,23 @@ pub enum Reply {
         reason: String,
         requester: Option<String>,
     },
+    /// A working session with no new activity for a while (the stall watchdog): a new
+    /// comment, so the requester is notified. Once per session.
+    Stalled {
+        view: Box<SessionView>,
+        minutes: u32,
+        requester: Option<String>,
+        prefix: String,
+    },
+    /// A plan or a question nobody answered for a while: one reminder per session.
+    Reminder {
+        view: Box<SessionView>,
+        /// `AWAITING_PLAN_APPROVAL` or `AWAITING_USER_FEEDBACK`.
+        waiting_for: crate::jules::State,
+        hours: u32,
+        requester: Option<String>,
+        prefix: String,
+    },
 }
 
 impl Reply {
@@ -101,6 +118,8 @@ impl Reply {
             Reply::NotInAReview { .. } => "not-in-a-review",
             Reply::SentToJules { .. } => "sent",
             Reply::Queued { .. } => "queued",
+            Reply::Stalled { .. } => "stalled",
+            Reply::Reminder { .. } => "reminder",
         }
     }
 
@@ -163,6 +182,19 @@ impl Reply {
                 reason,
                 requester,
             } => queued_comment(*position, reason, requester.as_deref()),
+            Reply::Stalled {
+                view,
+                minutes,
+                requester,
+                prefix,
+            } => stalled_comment(view, *minutes, requester.as_deref(), prefix),
+            Reply::Reminder {
+                view,
+                waiting_for,
+                hours,
+                requester,
+                prefix,
+            } => reminder_comment(view, waiting_for, *hours, requester.as_deref(), prefix),
         }
     }
 }
@@ -350,4 +382,83 @@ fn plan_mismatch(given: &str, pending: &str, prefix: &str) -> String {
 /// the operator finds it in the logs or the delivery.
 fn error_comment(what: &str, next: &str) -> String {
     format!("⚠️ **{what}**\n\n{next}")
+}
+
+/// `@login ` for a GitHub login (letters, digits and hyphens, or an App's `name[bot]`);
+/// nothing for anything else, so a stored requester can never inject Markdown.
+fn mention(requester: Option<&str>) -> String {
+    let valid = |login: &str| {
+        let name = login.strip_suffix("[bot]").unwrap_or(login);
+        !name.is_empty()
+            && name.len() <= 39
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    };
+    requester
+        .filter(|login| valid(login))
+        .map(|login| format!("@{login} "))
+        .unwrap_or_default()
+}
+
+fn minutes_words(minutes: u32) -> String {
+    if minutes == 1 {
+        "1 minute".to_owned()
+    } else {
+        format!("{minutes} minutes")
+    }
+}
+
+fn hours_words(hours: u32) -> String {
+    if hours == 1 {
+        "1 hour".to_owned()
+    } else {
+        format!("{hours} hours")
+    }
+}
+
+/// The status comment's line while a working session shows no new activity (the stall
+/// watchdog; an edit notifies nobody, the [`Reply::Stalled`] comment does).
+pub fn stall_notice(since: chrono::DateTime<chrono::Utc>, minutes: u32, prefix: &str) -> String {
+    format!(
+        "No new activity from Jules for {} or more (the last was at {} UTC): it may be stuck. Open the session to look, send it a message with `{prefix} <message>`, or stop it with `{prefix} stop`.",
+        minutes_words(minutes),
+        since.format("%Y-%m-%d %H:%M"),
+    )
+}
+
+/// The stall watchdog's one comment: the mention notifies the requester.
+fn stalled_comment(
+    view: &SessionView,
+    minutes: u32,
+    requester: Option<&str>,
+    prefix: &str,
+) -> String {
+    format!(
+        "{}Jules has shown no new activity in [session {}]({}) for {} while working: it may be stuck. \
+         Open the session to look, send it a message with `{prefix} <message>`, or stop it with `{prefix} stop`.",
+        mention(requester),
+        short_session(&view.id),
+        view.url,
+        minutes_words(minutes),
+    )
+}
+
+/// The one reminder of a plan or a question nobody answered.
+fn reminder_comment(
+    view: &SessionView,
+    waiting_for: &crate::jules::State,
+    hours: u32,
+    requester: Option<&str>,
+    prefix: &str,
+) -> String {
+    let session = format!("[session {}]({})", short_session(&view.id), view.url);
+    let waited = hours_words(hours);
+    let what = match waiting_for {
+        crate::jules::State::AwaitingPlanApproval => format!(
+            "the plan of {session} has waited {waited} for approval. Read it in the status comment, then reply `{prefix} approve`, or `{prefix} <what to change>` to revise it."
+        ),
+        _ => format!(
+            "Jules' question in {session} has waited {waited} for an answer. Reply `{prefix} <your answer>`, or `{prefix} stop` if it is no longer needed."
+        ),
+    };
+    format!("{}Reminder: {what}", mention(requester))
 }

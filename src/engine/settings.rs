@@ -46,6 +46,26 @@ pub struct Settings {
     /// Whether failed workflow runs start fix sessions, and which (`None`: off; the server's
     /// default until a repository opts in).
     pub ci_fixer: Option<CiFixerPolicy>,
+    /// A working session with no new activity this long gets one line on its status comment
+    /// and one mention of the requester (server mode; 0: off).
+    pub stall_minutes: u32,
+    /// A plan or question unanswered this long gets one reminder (server mode; 0: off).
+    pub remind_hours: u32,
+}
+
+/// The server's default `stall_minutes`.
+pub const DEFAULT_STALL_MINUTES: u32 = 30;
+/// The server's default `remind_hours`.
+pub const DEFAULT_REMIND_HOURS: u32 = 24;
+
+impl Settings {
+    /// What the stall watchdog looks at.
+    pub fn watch(&self) -> super::decide::Watch {
+        super::decide::Watch {
+            stall_minutes: self.stall_minutes,
+            remind_hours: self.remind_hours,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -70,6 +90,8 @@ impl Default for Settings {
             daily_session_budget: None,
             prompt_template: None,
             ci_fixer: None,
+            stall_minutes: DEFAULT_STALL_MINUTES,
+            remind_hours: DEFAULT_REMIND_HOURS,
         }
     }
 }

@@ -8,6 +8,7 @@
 //! ```
 
 pub mod budget;
+pub mod clock;
 pub mod config;
 mod configs;
 pub mod ingest;
@@ -59,6 +60,8 @@ pub struct AppState {
     pub work: Notify,
     /// Wakes the relay when a session starts being tracked.
     pub relay_wake: Notify,
+    /// "Now" for the stall watchdog (tests move it forward).
+    pub clock: clock::Clock,
 }
 
 /// The HTTP routes.
@@ -168,6 +171,7 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<Arc<AppState>> 
         configs: configs::ConfigCache::default(),
         work: Notify::new(),
         relay_wake: Notify::new(),
+        clock: clock::Clock::default(),
     }))
 }
 

@@ -12,6 +12,13 @@
 //! status comment says so. What was relayed is stored, so a restart neither repeats nor
 //! skips a question comment. With PostgreSQL and several replicas, one of them
 //! holds the relay lease at a time, so each session is relayed by one process.
+//!
+//! The stall watchdog (`engine::decide::watchdog`) needs no call of its own: a session that
+//! stalled is one whose `updateTime` does not move, and whether it is due is decided from
+//! what the list page and the store already say (its state, its newest activity's time).
+//! A due session is read once, like a changed one, so the status comment shows the line and
+//! the mention is posted (recorded in the store first: once per session, across restarts and
+//! replicas); after that the process remembers it and reads it no more than before.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,7 +28,7 @@ use chrono::Utc;
 use tokio::sync::watch;
 
 use super::AppState;
-use crate::engine::decide::progress;
+use crate::engine::decide::{progress, watchdog};
 use crate::engine::event::RepoName;
 use crate::engine::status::SessionView;
 use crate::handler::{Handler, Report};
@@ -46,6 +53,10 @@ const WORKING_SWEEP_SLOW_INTERVALS: u32 = 4;
 /// The activities seen per session, so a changed session costs one filtered list.
 type Seen = HashMap<String, Vec<Activity>>;
 
+/// The watchdog's nudges (session, key) this process has carried out, so a session stays
+/// unread while its stall lasts (the store has the last word on what was posted).
+type Watched = HashSet<(String, &'static str)>;
+
 /// The walk over the `sessions.list` pages after the first, one page per tick.
 #[derive(Default)]
 struct Sweep {
@@ -59,6 +70,7 @@ struct Sweep {
 
 pub async fn run(state: Arc<AppState>, owner: String, mut shutdown: watch::Receiver<bool>) {
     let mut seen = Seen::new();
+    let mut watched = Watched::new();
     let mut sweep = Sweep::default();
     let mut tick: u64 = 0;
     let lease = state.config.relay_slow + Duration::from_secs(30);
@@ -69,7 +81,8 @@ pub async fn run(state: Arc<AppState>, owner: String, mut shutdown: watch::Recei
         }
         let busy = match state.store.try_lease(LEASE_KEY, &owner, lease).await {
             Ok(true) => {
-                let busy = match relay_tick(&state, &mut seen, &mut sweep, tick).await {
+                let busy = match relay_tick(&state, &mut seen, &mut watched, &mut sweep, tick).await
+                {
                     Ok(busy) => busy,
                     Err(error) => {
                         tracing::warn!(%error, "relay tick failed; trying again next tick");
@@ -106,6 +119,7 @@ pub async fn run(state: Arc<AppState>, owner: String, mut shutdown: watch::Recei
 async fn relay_tick(
     state: &Arc<AppState>,
     seen: &mut Seen,
+    watched: &mut Watched,
     sweep: &mut Sweep,
     tick: u64,
 ) -> Result<bool, JulesError> {
@@ -117,6 +131,8 @@ async fn relay_tick(
         }
     };
     update_gauges(state, &tracked);
+    let names: HashSet<&str> = tracked.iter().map(|s| s.name.as_str()).collect();
+    watched.retain(|(name, _)| names.contains(name.as_str()));
     if tracked.is_empty() {
         return Ok(false);
     }
@@ -197,6 +213,9 @@ async fn relay_tick(
             .unwrap_or(chrono::Duration::MAX);
     // Working sessions read again although unchanged: after every changed one.
     let mut sweeps: Vec<(TrackedSession, Session)> = Vec::new();
+    // Unchanged sessions the watchdog has something to say about: read once each.
+    let mut nudges: Vec<(TrackedSession, Session)> = Vec::new();
+    let now = state.clock.now();
     for session in tracked {
         // The stored `updateTime` is the one the status comment was last rendered for
         // (recorded after the edit): equal means nothing to relay, also right after a
@@ -207,6 +226,11 @@ async fn relay_tick(
         };
         if let Some(listed) = listed.get(session.name.as_str()) {
             let working = !listed.state.awaits_human() && !listed.state.is_finished();
+            if unchanged(listed) && nudge_due(state, &session, listed, now, watched) {
+                busy |= working;
+                nudges.push((session.clone(), listed.clone()));
+                continue;
+            }
             let unread = session
                 .checked_at
                 .is_none_or(|at| Utc::now() - at > sweep_after);
@@ -242,9 +266,14 @@ async fn relay_tick(
             .map_or_else(|| State::from(session.state.as_str()), |s| s.state.clone());
         busy |= !state_now.awaits_human() && !state_now.is_finished();
         if let Some(current) = current {
-            if !relay_or_defer(state, seen, &session, &current).await {
+            if !relay_or_defer(state, seen, watched, &session, &current).await {
                 return Ok(false);
             }
+        }
+    }
+    for (session, current) in nudges {
+        if !relay_or_defer(state, seen, watched, &session, &current).await {
+            return Ok(false);
         }
     }
     // One a tick, the longest unread first: a safety net must not eat the budget that
@@ -253,11 +282,35 @@ async fn relay_tick(
         .into_iter()
         .min_by_key(|(session, _)| session.checked_at);
     if let Some((session, current)) = swept {
-        if !relay_or_defer(state, seen, &session, &current).await {
+        if !relay_or_defer(state, seen, watched, &session, &current).await {
             return Ok(false);
         }
     }
     Ok(busy)
+}
+
+/// Whether the watchdog has a nudge due for an unchanged session that this process has not
+/// carried out yet. Decided from the list page and the store: no call. (Reading the session
+/// then loads the repository's settings; if they say otherwise, nothing is carried out, and
+/// the next tick decides with them.)
+fn nudge_due(
+    state: &AppState,
+    tracked: &TrackedSession,
+    listed: &Session,
+    now: chrono::DateTime<Utc>,
+    watched: &Watched,
+) -> bool {
+    if listed.state.is_finished() {
+        return false;
+    }
+    // The repository's settings as last read (the relay reads them when it relays).
+    let settings = state
+        .configs
+        .cached_settings(&tracked.repo, &state.base_settings);
+    let watch = settings.as_ref().unwrap_or(&state.base_settings).watch();
+    let last = tracked.last_activity_time.or(listed.create_time);
+    watchdog(&listed.state, last, now, watch)
+        .is_some_and(|nudge| !watched.contains(&(tracked.name.clone(), nudge.key())))
 }
 
 /// Relays one session; false when the request budget is spent (the rest waits for a later
@@ -265,10 +318,11 @@ async fn relay_tick(
 async fn relay_or_defer(
     state: &Arc<AppState>,
     seen: &mut Seen,
+    watched: &mut Watched,
     session: &TrackedSession,
     current: &Session,
 ) -> bool {
-    match relay_session(state, seen, session, current).await {
+    match relay_session(state, seen, watched, session, current).await {
         Ok(()) => true,
         Err(RelayError::Jules(JulesError::OverBudget { .. })) => {
             tracing::debug!(session = %session.name, "request budget spent; relaying the rest later");
@@ -296,6 +350,7 @@ enum RelayError {
 async fn relay_session(
     state: &Arc<AppState>,
     seen: &mut Seen,
+    watched: &mut Watched,
     tracked: &TrackedSession,
     session: &Session,
 ) -> Result<(), RelayError> {
@@ -366,7 +421,23 @@ async fn relay_session(
         &settings.command_prefix,
         Some((&repo, report.issue)),
     );
-    let comment_id = handler.show_view(&progress.view, &report, None).await?;
+    let newest = new
+        .iter()
+        .filter_map(|a| a.create_time)
+        .max()
+        .or(tracked.last_activity_time);
+    let nudge = watchdog(
+        &progress.view.state,
+        newest.or(session.create_time),
+        state.clock.now(),
+        settings.watch(),
+    );
+    let notice = nudge
+        .as_ref()
+        .and_then(|nudge| nudge.notice(&settings.command_prefix));
+    let comment_id = handler
+        .show_view(&progress.view, &report, notice.as_deref())
+        .await?;
     if let Some(pull) = progress.pull {
         // Idempotent (it looks for its marker on the pull request first), so a failure is
         // tried again the next time the session is relayed; never fatal to the relay.
@@ -377,13 +448,38 @@ async fn relay_session(
             tracing::warn!(%error, pull, "could not post the status comment on the pull request");
         }
     }
+    if let Some(question) = progress.question {
+        // Recorded before it is posted: a restart never asks the same question twice.
+        if state
+            .store
+            .record_relayed(&tracked.name, &question.activity, "question")
+            .await?
+        {
+            github
+                .create_comment(&repo, report.issue, &question.reply.body())
+                .await?;
+        }
+    }
+    if let Some(nudge) = nudge {
+        // Recorded before it is posted, like a question: one of each per session.
+        let reply = nudge.reply(
+            &progress.view,
+            tracked.requester.as_deref(),
+            &settings.command_prefix,
+        );
+        if state
+            .store
+            .record_relayed(&tracked.name, nudge.key(), reply.kind())
+            .await?
+        {
+            github
+                .create_comment(&repo, report.issue, &reply.body())
+                .await?;
+        }
+        watched.insert((tracked.name.clone(), nudge.key()));
+    }
     let view = progress.view;
 
-    let newest = new
-        .iter()
-        .filter_map(|a| a.create_time)
-        .max()
-        .or(tracked.last_activity_time);
     let updated = TrackedSession {
         state: view.state.to_string(),
         update_time: session.update_time,

@@ -21,6 +21,8 @@ mod review;
 
 pub use chores::{archive_when_issue_closed, housekeeping, Chore, CLOSED_WHILE_WAITING};
 pub use progress::{progress, Progress, Question};
+mod watchdog;
+pub use watchdog::{watchdog, Nudge, Watch};
 #[cfg(test)]
 mod tests;
 
