@@ -1545,7 +1545,7 @@ automation_mode: [AUTO_CREATE_PR]
         assert_eq!(settings.trigger_label, base.trigger_label);
         assert_eq!(settings.require_plan_approval, base.require_plan_approval);
         assert_eq!(settings.starting_branch, None);
-        assert_eq!(settings.own_logins, base.own_logins);
+        assert_eq!(settings.identity.own_logins, base.identity.own_logins);
         assert_eq!(settings.prompt, base.prompt);
 
         let settings = parse(

@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::engine::ci_fixer::CiFixerPolicy;
 use crate::engine::marker::MarkerKey;
 use crate::engine::render;
+use crate::engine::settings::{Attempt, Identity};
 use crate::github::GitHubClient;
 use crate::handler::follow::{Followed, Until};
 use crate::handler::{ActionTaken, Handler, Outcome, Settings};
@@ -125,21 +126,26 @@ impl Inputs {
             automation_mode,
             starting_branch: env.input("starting-branch"),
             allowed_bots: list("allowed-bots"),
-            own_logins,
-            // The Action holds no other secret: status markers are signed with a key derived
-            // from the Jules API key (docs/security.md).
-            marker_key: MarkerKey::derive([jules_api_key.as_str()]),
+            identity: Identity {
+                own_logins,
+                // The Action holds no other secret: status markers are signed with a key
+                // derived from the Jules API key (docs/security.md).
+                marker_key: MarkerKey::derive([jules_api_key.as_str()]),
+            },
             // The workflow that runs the Action on `workflow_run` is the CI fixer's opt-in.
             ci_fixer: Some(CiFixerPolicy::default()),
             prompt: env.input("prompt"),
             title: env.input("title"),
-            run_url,
-            trigger_id: env.var("GITHUB_RUN_ID").unwrap_or_else(|| "local".into()),
-            // A re-run of the same workflow run may follow a crash after the create.
-            recheck_before_create: env
-                .var("GITHUB_RUN_ATTEMPT")
-                .filter(|attempt| attempt != "1")
-                .map(|_| chrono::Utc::now() - chrono::Duration::days(1)),
+            attempt: Attempt {
+                run_url,
+                trigger_id: env.var("GITHUB_RUN_ID").unwrap_or_else(|| "local".into()),
+                // A re-run of the same workflow run may follow a crash after the create.
+                recheck_before_create: env
+                    .var("GITHUB_RUN_ATTEMPT")
+                    .filter(|attempt| attempt != "1")
+                    .map(|_| chrono::Utc::now() - chrono::Duration::days(1)),
+                ..Attempt::default()
+            },
             ..Settings::default()
         };
         Ok(Inputs {
@@ -248,7 +254,7 @@ async fn run_inner<W: Write>(
     let github =
         GitHubClient::with_token(&inputs.github_api_url, token).map_err(|err| err.to_string())?;
     if !inputs.bot_login_given && !server_token {
-        inputs.settings.own_logins = own_logins(&github).await?;
+        inputs.settings.identity.own_logins = own_logins(&github).await?;
     }
     // Told when the session moved (`watch` lists activities only then), for the progress lines.
     let moved = std::sync::Arc::new(tokio::sync::Notify::new());

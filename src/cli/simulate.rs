@@ -9,6 +9,7 @@ use secrecy::SecretString;
 use super::exit;
 use crate::engine::ci_fixer::CiFixerPolicy;
 use crate::engine::marker::MarkerKey;
+use crate::engine::settings::Identity;
 use crate::github::GitHubClient;
 use crate::handler::Settings;
 use crate::jules::{ClientConfig, JulesClient};
@@ -113,14 +114,16 @@ pub async fn run(args: SimulateArgs) -> ExitCode {
         trigger_label: args.trigger_label,
         command_prefix: args.command_prefix,
         prompt: args.prompt,
-        own_logins: args.bot_login,
         allowed_bots: args.allowed_bots,
         // As the Action: markers are signed with a key derived from the Jules API key, and
         // the workflow that runs on `workflow_run` is the CI fixer's opt-in.
-        marker_key: jules_key
-            .as_deref()
-            .map(|key| MarkerKey::derive([key]))
-            .unwrap_or_else(MarkerKey::unkeyed),
+        identity: Identity {
+            own_logins: args.bot_login,
+            marker_key: jules_key
+                .as_deref()
+                .map(|key| MarkerKey::derive([key]))
+                .unwrap_or_else(MarkerKey::unkeyed),
+        },
         ci_fixer: Some(CiFixerPolicy::default()),
         ..Settings::default()
     };

@@ -1,4 +1,5 @@
-//! How the bridge behaves for one repository, for one attempt.
+//! How the bridge behaves: the repository's policy ([`Settings`]), who the bridge is
+//! ([`Identity`]) and what this attempt of a request is ([`Attempt`]).
 
 use super::ci_fixer::CiFixerPolicy;
 use super::marker::MarkerKey;
@@ -19,24 +20,13 @@ pub struct Settings {
     pub starting_branch: Option<String>,
     /// Bots allowed to trigger (logins, with or without `[bot]`).
     pub allowed_bots: Vec<String>,
-    /// The logins the bridge posts as: its own comments never trigger it.
-    pub own_logins: Vec<String>,
-    /// Signs and verifies the status comments' markers (docs/security.md).
-    pub marker_key: MarkerKey,
+    /// Who the bridge is.
+    pub identity: Identity,
     /// The prompt for dispatch/schedule events, or an extra instruction for labels.
     pub prompt: Option<String>,
     pub title: Option<String>,
-    /// A link to the workflow run (Action mode), shown in the status comment.
-    pub run_url: Option<String>,
-    /// Identifies the trigger (a workflow run id, a delivery id) for exactly-once creation.
-    pub trigger_id: String,
-    /// Before creating, look for a session made by an earlier attempt of this same trigger
-    /// (a retried delivery whose first attempt crashed after the create), created since
-    /// this instant; `None` on a first attempt.
-    pub recheck_before_create: Option<chrono::DateTime<chrono::Utc>>,
-    /// Whether a failure to create is this request's last word: then the people on the
-    /// issue are told. A server attempt that will be retried stays quiet.
-    pub final_attempt: bool,
+    /// This attempt of the request.
+    pub attempt: Attempt,
     /// Sessions of this repository that may run at once (server mode; `None`: no limit).
     pub max_concurrent_sessions: Option<u32>,
     /// Sessions this repository may start per UTC day (server mode; `None`: no limit).
@@ -51,6 +41,51 @@ pub struct Settings {
     pub stall_minutes: u32,
     /// A plan or question unanswered this long gets one reminder (server mode; 0: off).
     pub remind_hours: u32,
+}
+
+/// Who the bridge is on GitHub.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The logins the bridge posts as: its own comments never trigger it.
+    pub own_logins: Vec<String>,
+    /// Signs and verifies the status comments' markers (docs/security.md).
+    pub marker_key: MarkerKey,
+}
+
+impl Default for Identity {
+    fn default() -> Self {
+        Identity {
+            own_logins: vec!["github-actions[bot]".into()],
+            marker_key: MarkerKey::unkeyed(),
+        }
+    }
+}
+
+/// One attempt of one request: a workflow run, or a delivery's try.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// A link to the workflow run (Action mode), shown in the status comment.
+    pub run_url: Option<String>,
+    /// Identifies the trigger (a workflow run id, a delivery id) for exactly-once creation.
+    pub trigger_id: String,
+    /// Before creating, look for a session made by an earlier attempt of this same trigger
+    /// (a retried delivery whose first attempt crashed after the create), created since
+    /// this instant; `None` on a first attempt.
+    pub recheck_before_create: Option<chrono::DateTime<chrono::Utc>>,
+    /// Whether a failure to create is this request's last word: then the people on the
+    /// issue are told. A server attempt that will be retried stays quiet.
+    pub final_attempt: bool,
+}
+
+impl Default for Attempt {
+    fn default() -> Self {
+        Attempt {
+            run_url: None,
+            trigger_id: String::new(),
+            recheck_before_create: None,
+            final_attempt: true,
+        }
+    }
 }
 
 /// The server's default `stall_minutes`.
@@ -78,14 +113,10 @@ impl Default for Settings {
             automation_mode: AutomationMode::AutoCreatePr,
             starting_branch: None,
             allowed_bots: Vec::new(),
-            own_logins: vec!["github-actions[bot]".into()],
-            marker_key: MarkerKey::unkeyed(),
+            identity: Identity::default(),
             prompt: None,
             title: None,
-            run_url: None,
-            trigger_id: String::new(),
-            recheck_before_create: None,
-            final_attempt: true,
+            attempt: Attempt::default(),
             max_concurrent_sessions: None,
             daily_session_budget: None,
             prompt_template: None,

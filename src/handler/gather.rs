@@ -27,7 +27,7 @@ impl Handler<'_> {
                 let thread = self.thread(repo, *issue).await?;
                 let found = self.find_session(repo, *issue, &thread).await?;
                 let queued_comment = match self.gate {
-                    Some(_) => thread.queued_comment(&self.settings.own_logins),
+                    Some(_) => thread.queued_comment(&self.settings.identity.own_logins),
                     None => None,
                 };
                 facts.issue = Some(IssueFacts {
@@ -47,6 +47,7 @@ impl Handler<'_> {
             Query::EarlierAttempt { tag } => {
                 let since = self
                     .settings
+                    .attempt
                     .recheck_before_create
                     .unwrap_or_else(chrono::Utc::now);
                 let earlier = match RequestTag::new(tag.clone()) {

@@ -94,7 +94,12 @@ impl Handler<'_> {
             if let Some(tracked) = gate.tracked_session(repo, issue).await? {
                 let comment = tracked.status_comment_id.and_then(|id| thread.comment(id));
                 let plan = comment.as_ref().and_then(|comment| {
-                    match self.settings.marker_key.check(&comment.body, repo, issue) {
+                    match self
+                        .settings
+                        .identity
+                        .marker_key
+                        .check(&comment.body, repo, issue)
+                    {
                         MarkerCheck::Verified(marker) if marker.session == tracked.name => {
                             marker.plan
                         }
@@ -111,7 +116,12 @@ impl Handler<'_> {
         }
         let mut unverified = Vec::new();
         for comment in thread.comments.iter().rev() {
-            match self.settings.marker_key.check(&comment.body, repo, issue) {
+            match self
+                .settings
+                .identity
+                .marker_key
+                .check(&comment.body, repo, issue)
+            {
                 MarkerCheck::Verified(marker) => {
                     let comment = StatusComment {
                         id: comment.id,
@@ -216,16 +226,17 @@ impl Handler<'_> {
         existing: Option<&StatusComment>,
         notice: Option<&str>,
     ) -> Result<u64, HandlerError> {
-        let marker =
-            self.settings
-                .marker_key
-                .sign(&render::status_marker(view, requester), repo, issue);
+        let marker = self.settings.identity.marker_key.sign(
+            &render::status_marker(view, requester),
+            repo,
+            issue,
+        );
         let body = render::status_comment(
             view,
             &StatusContext {
                 requester,
                 prefix: &self.settings.command_prefix,
-                run_url: self.settings.run_url.as_deref(),
+                run_url: self.settings.attempt.run_url.as_deref(),
                 notice,
                 marker: &marker,
             },
@@ -256,7 +267,7 @@ impl Handler<'_> {
         let thread = self.thread(&report.repo, pull).await?;
         let linked = thread.comments.iter().any(|comment| {
             matches!(
-                self.settings.marker_key.check(&comment.body, &report.repo, pull),
+                self.settings.identity.marker_key.check(&comment.body, &report.repo, pull),
                 MarkerCheck::Verified(marker) if marker.session == view.name
             )
         });

@@ -151,10 +151,13 @@ pub async fn build_state(config: ServerConfig) -> anyhow::Result<Arc<AppState>> 
         }
     };
     let base_settings = Settings {
-        // Filled in per delivery from `identity` once GitHub told who the bridge is.
-        own_logins: Vec::new(),
-        // Status markers are signed with the webhook secret(s): the first signs, any verifies.
-        marker_key: MarkerKey::derive(config.secrets.iter().map(|s| s.expose_secret())),
+        identity: crate::engine::settings::Identity {
+            // Filled in per delivery from `identity` once GitHub told who the bridge is.
+            own_logins: Vec::new(),
+            // Status markers are signed with the webhook secret(s): the first signs, any
+            // verifies.
+            marker_key: MarkerKey::derive(config.secrets.iter().map(|s| s.expose_secret())),
+        },
         ..Settings::default()
     };
     Ok(Arc::new(AppState {

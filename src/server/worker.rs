@@ -225,13 +225,13 @@ async fn handle_with_engine(
         })?;
     let github = github.with_observer(state.metrics.github_observer());
     let mut settings = state.base_settings.clone();
-    settings.own_logins = state.identity.logins().unwrap_or_default();
-    settings.trigger_id = format!("d{}", delivery.id);
+    settings.identity.own_logins = state.identity.logins().unwrap_or_default();
+    settings.attempt.trigger_id = format!("d{}", delivery.id);
     // A retry may follow a crash after the create: look for that session first (it cannot
     // be older than the delivery).
-    settings.recheck_before_create =
+    settings.attempt.recheck_before_create =
         (delivery.attempts > 1).then(|| delivery.received_at - chrono::Duration::minutes(10));
-    settings.final_attempt = delivery.attempts >= state.config.max_attempts;
+    settings.attempt.final_attempt = delivery.attempts >= state.config.max_attempts;
     if let Some(repo) = &event.repo {
         settings = state
             .configs

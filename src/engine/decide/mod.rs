@@ -313,7 +313,7 @@ pub fn authorize(
     settings: &Settings,
     permission: Option<&Permission>,
 ) -> Authorization {
-    match check_sender(actor, &settings.own_logins, &settings.allowed_bots) {
+    match check_sender(actor, &settings.identity.own_logins, &settings.allowed_bots) {
         SenderCheck::Ourselves => Authorization::Ignored("the bridge's own activity".into()),
         SenderCheck::UntrustedBot => Authorization::Ignored(format!(
             "{} is a bot that is not in allowed-bots",
@@ -616,7 +616,7 @@ fn start(
     let trigger_key = request
         .comment
         .map(|comment| format!("c{}", comment.id))
-        .unwrap_or_else(|| format!("label-{}", settings.trigger_id));
+        .unwrap_or_else(|| format!("label-{}", settings.attempt.trigger_id));
     let tag = RequestTag::new(request_tag::for_issue(repo, number, &trigger_key)).ok();
     let branch = settings.starting_branch.clone().unwrap_or(branch);
     let new = new_session(settings, &prompt, repo, &branch, title, tag.clone());
@@ -720,7 +720,7 @@ fn first_attempt(
     tag: Option<&RequestTag>,
     facts: &Facts,
 ) -> Result<Option<Session>, Step> {
-    match (tag, request.settings.recheck_before_create) {
+    match (tag, request.settings.attempt.recheck_before_create) {
         (Some(tag), Some(_)) => match &facts.earlier_attempt {
             None => Err(Step::Need(Query::EarlierAttempt {
                 tag: tag.as_str().to_owned(),
@@ -1131,7 +1131,7 @@ fn dispatch(request: &Request<'_>, scheduled: bool, facts: &Facts) -> Step {
                 .unwrap_or_else(|| short_title(instruction));
             let tag = RequestTag::new(request_tag::for_repo(
                 repo,
-                &format!(":run-{}", settings.trigger_id),
+                &format!(":run-{}", settings.attempt.trigger_id),
             ))
             .ok();
             let branch = settings
@@ -1347,13 +1347,15 @@ fn new_session(
 /// What the people on the issue are told when Jules did not start the session; `None` when
 /// a server attempt that will be retried stays quiet (they hear only the final answer).
 pub fn create_failure_reply(settings: &Settings, failure: CreateFailure) -> Option<Reply> {
-    if matches!(failure, CreateFailure::Other { transient: true }) && !settings.final_attempt {
+    if matches!(failure, CreateFailure::Other { transient: true })
+        && !settings.attempt.final_attempt
+    {
         return None;
     }
     Some(Reply::CreateFailed {
         failure,
         prefix: settings.command_prefix.clone(),
-        in_action: settings.run_url.is_some(),
+        in_action: settings.attempt.run_url.is_some(),
     })
 }
 

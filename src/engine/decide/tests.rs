@@ -484,7 +484,10 @@ fn a_session_of_another_repository_is_refused_and_left_alone() {
 #[test]
 fn a_retried_attempt_reports_the_session_its_first_attempt_created() {
     let settings = Settings {
-        recheck_before_create: Some(chrono::Utc::now()),
+        attempt: crate::engine::settings::Attempt {
+            recheck_before_create: Some(chrono::Utc::now()),
+            ..Default::default()
+        },
         ..settings()
     };
     let transcript = walk(
@@ -759,7 +762,10 @@ fn a_failed_create_is_told_once_on_the_last_attempt_only() {
         }
     };
     let first = Settings {
-        final_attempt: false,
+        attempt: crate::engine::settings::Attempt {
+            final_attempt: false,
+            ..Default::default()
+        },
         ..settings()
     };
     let retried = walk(
