@@ -19,6 +19,9 @@ use crate::engine::event::{Actor, PullBranches, RepoName, ReviewComment};
 use crate::engine::policy::Permission;
 use crate::jules::CallObserver;
 
+mod checks;
+pub use checks::CheckRunState;
+
 /// Everything that can go wrong calling GitHub. Never holds a token.
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {

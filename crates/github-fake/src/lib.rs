@@ -90,8 +90,71 @@ pub struct Comment {
 /// What a reaction was put on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ReactionTarget {
-    Issue { repo: String, number: u64 },
-    Comment { repo: String, id: u64 },
+    Issue {
+        repo: String,
+        number: u64,
+    },
+    Comment {
+        repo: String,
+        id: u64,
+    },
+    /// A pull request review comment (`POST …/pulls/comments/{id}/reactions`).
+    ReviewComment {
+        repo: String,
+        id: u64,
+    },
+}
+
+/// A check run, created through the API (`POST /repos/{o}/{r}/check-runs`) and updated with
+/// `PATCH …/check-runs/{id}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckRun {
+    pub id: u64,
+    /// `owner/repo`
+    pub repo: String,
+    pub name: String,
+    pub head_sha: String,
+    /// `queued`, `in_progress` or `completed`.
+    pub status: String,
+    /// Set when `completed`: `success`, `failure`, `neutral`, `cancelled`, `skipped`,
+    /// `timed_out`, `action_required`.
+    pub conclusion: Option<String>,
+    pub external_id: Option<String>,
+    pub details_url: Option<String>,
+    /// `output.title` / `output.summary` / `output.text`.
+    pub title: Option<String>,
+    pub summary: Option<String>,
+    pub text: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// The slug of the app that created it (`github-actions` for the Actions token, the App's
+    /// slug for installation tokens).
+    pub app: String,
+    /// Times it was updated through the API.
+    pub updates: usize,
+}
+
+/// A pull request review comment (a line comment), pre-existing
+/// ([`FakeGitHub::add_review_comment`]) or a reply created through the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReviewComment {
+    pub id: u64,
+    /// `owner/repo`
+    pub repo: String,
+    pub pull: u64,
+    /// The review it belongs to (a reply is a review of its own, as on GitHub).
+    pub review_id: u64,
+    pub user: String,
+    pub body: String,
+    pub path: String,
+    /// The (last) line; `None` on an outdated diff.
+    pub line: Option<u64>,
+    /// The first line of a multi-line comment.
+    pub start_line: Option<u64>,
+    pub diff_hunk: String,
+    /// The thread's first comment, for a reply.
+    pub in_reply_to_id: Option<u64>,
+    pub created_at: DateTime<Utc>,
 }
 
 /// A reaction recorded by the fake.
@@ -230,6 +293,8 @@ pub(crate) struct State {
     pub known_issues: HashSet<(String, u64)>,
     /// Deleted issues: 410 `This issue was deleted`.
     pub deleted_issues: HashSet<(String, u64)>,
+    pub check_runs: Vec<CheckRun>,
+    pub review_comments: Vec<ReviewComment>,
     pub failures: Vec<Failure>,
     pub requests: Vec<Request>,
     pub app: AppConfig,
@@ -262,6 +327,8 @@ impl State {
             installation_permissions: HashMap::new(),
             known_issues: HashSet::new(),
             deleted_issues: HashSet::new(),
+            check_runs: Vec::new(),
+            review_comments: Vec::new(),
             failures: Vec::new(),
             requests: Vec::new(),
             app: AppConfig {
@@ -563,6 +630,53 @@ impl FakeGitHub {
         });
     }
 
+    /// The head commit of pull request `repo#number` set with [`add_pull`](Self::add_pull)
+    /// (what `GET pulls/{n}` answers as `head.sha`, and the commit check runs go on).
+    pub fn pull_head_sha(&self, repo: &str, number: u64) -> Option<String> {
+        self.inner
+            .lock()
+            .pulls
+            .get(&(repo.to_string(), number))
+            .map(|p| templates::fake_sha(&[p.head_repo.as_bytes(), p.head_ref.as_bytes()]))
+    }
+
+    /// Add a pre-existing review comment (a line comment of review `review_id`) on pull request
+    /// `pull` (which exists from then on, like [`add_issue_at`](Self::add_issue_at)); returns its
+    /// id. `line: None` is a comment on an outdated diff; `start_line` the first line of a
+    /// multi-line comment.
+    #[allow(clippy::too_many_arguments)]
+    pub fn add_review_comment(
+        &self,
+        repo: &str,
+        pull: u64,
+        review_id: u64,
+        user: &str,
+        body: &str,
+        path: &str,
+        line: Option<u64>,
+        start_line: Option<u64>,
+        diff_hunk: &str,
+    ) -> u64 {
+        let mut st = self.inner.lock();
+        st.known_issues.insert((repo.to_ascii_lowercase(), pull));
+        let id = st.next_id();
+        st.review_comments.push(ReviewComment {
+            id,
+            repo: repo.to_string(),
+            pull,
+            review_id,
+            user: user.to_string(),
+            body: body.to_string(),
+            path: path.to_string(),
+            line,
+            start_line,
+            diff_hunk: diff_hunk.to_string(),
+            in_reply_to_id: None,
+            created_at: Utc::now(),
+        });
+        id
+    }
+
     /// Add a pre-existing open issue by [`DEFAULT_TOKEN_LOGIN`] with an empty body; returns its
     /// number (9001, 9002, ... per repository, shared with issues created through the API).
     pub fn add_issue(&self, repo: &str, title: &str, labels: &[&str]) -> u64 {
@@ -834,6 +948,29 @@ impl FakeGitHub {
     /// Every reaction, in creation order.
     pub fn reactions(&self) -> Vec<Reaction> {
         self.inner.lock().reactions.clone()
+    }
+
+    /// The check runs of `repo`, in creation order, as they are now.
+    pub fn check_runs(&self, repo: &str) -> Vec<CheckRun> {
+        self.inner
+            .lock()
+            .check_runs
+            .iter()
+            .filter(|c| c.repo.eq_ignore_ascii_case(repo))
+            .cloned()
+            .collect()
+    }
+
+    /// The review comments of pull request `repo#pull` (replies included, with their
+    /// `in_reply_to_id`), in creation order.
+    pub fn review_comments(&self, repo: &str, pull: u64) -> Vec<ReviewComment> {
+        self.inner
+            .lock()
+            .review_comments
+            .iter()
+            .filter(|c| c.repo.eq_ignore_ascii_case(repo) && c.pull == pull)
+            .cloned()
+            .collect()
     }
 
     /// Labels currently on `repo#issue`.

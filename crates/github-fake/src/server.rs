@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 use crate::templates::{self as t, rewrite, set};
 use crate::{
-    Comment, Inner, InstallationToken, Reaction, ReactionTarget, Request, State, StoredIssue,
+    CheckRun, Comment, Inner, InstallationToken, Reaction, ReactionTarget, Request, ReviewComment,
+    State, StoredIssue,
 };
 
 const DOCS: &str = "https://docs.github.com/rest";
@@ -537,6 +538,15 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
             | ("POST", ["repos", _, _, "issues", _, "labels"])
             | ("DELETE", ["repos", _, _, "issues", _, "labels", _])
             | ("GET", ["repos", _, _, "actions", "runs", _, "jobs"])
+            | ("GET", ["repos", _, _, "pulls", _, "comments"])
+            | (
+                "POST",
+                ["repos", _, _, "pulls", _, "comments", _, "replies"]
+            )
+            | ("POST", ["repos", _, _, "pulls", "comments", _, "reactions"])
+            | ("POST", ["repos", _, _, "check-runs"])
+            | ("GET" | "PATCH", ["repos", _, _, "check-runs", _])
+            | ("GET", ["repos", _, _, "commits", _, "check-runs"])
     );
     if !known {
         return Reply::not_found();
@@ -578,8 +588,62 @@ fn route(st: &mut State, ctx: &Ctx, method: &str) -> Reply {
         }
     }
 
+    // Check runs are written by GitHub Apps only (the Actions token is one), with `checks:
+    // write`; review comments need `pull_requests: write`.
+    let checked = match (method, segs.as_slice()) {
+        ("POST", ["repos", _, _, "check-runs"]) | ("PATCH", ["repos", _, _, "check-runs", _]) => {
+            if matches!(actor.kind, ActorKind::User) {
+                Err(Reply::error(403, "You must authenticate via a GitHub App."))
+            } else {
+                check_write(&actor, &["checks"])
+            }
+        }
+        ("POST", ["repos", _, _, "pulls", ..]) => check_write(&actor, &["pull_requests"]),
+        _ => Ok(()),
+    };
+    if let Err(e) = checked {
+        return e;
+    }
+
     match (method, segs.as_slice()) {
         ("GET", ["user"]) => authenticated_user(st, ctx, &actor),
+        ("POST", ["repos", o, r, "check-runs"]) => {
+            create_check_run(st, ctx, &actor, &format!("{o}/{r}"))
+        }
+        ("GET" | "PATCH", ["repos", o, r, "check-runs", id]) => match num(id) {
+            Some(id) if method == "GET" => get_check_run(st, ctx, &format!("{o}/{r}"), id),
+            Some(id) => update_check_run(st, ctx, &format!("{o}/{r}"), id),
+            None => Reply::not_found(),
+        },
+        ("GET", ["repos", o, r, "commits", git_ref, "check-runs"]) => {
+            list_check_runs(st, ctx, &format!("{o}/{r}"), git_ref)
+        }
+        ("GET", ["repos", o, r, "pulls", n, "comments"]) => match num(n) {
+            Some(n) => list_review_comments(st, ctx, &format!("{o}/{r}"), n),
+            None => Reply::not_found(),
+        },
+        ("POST", ["repos", o, r, "pulls", n, "comments", id, "replies"]) => {
+            match (num(n), num(id)) {
+                (Some(n), Some(id)) => {
+                    reply_to_review_comment(st, ctx, &actor, &format!("{o}/{r}"), n, id)
+                }
+                _ => Reply::not_found(),
+            }
+        }
+        ("POST", ["repos", o, r, "pulls", "comments", id, "reactions"]) => {
+            let Some(id) = num(id) else {
+                return Reply::not_found();
+            };
+            let repo = format!("{o}/{r}");
+            if !st
+                .review_comments
+                .iter()
+                .any(|c| c.id == id && c.repo.eq_ignore_ascii_case(&repo))
+            {
+                return Reply::not_found();
+            }
+            create_reaction(st, ctx, &actor, ReactionTarget::ReviewComment { repo, id })
+        }
         ("GET", ["repos", o, r]) => repo_get(st, ctx, o, r),
         ("GET", ["repos", o, r, "collaborators", user, "permission"]) => {
             collaborator_permission(st, ctx, &format!("{o}/{r}"), user)
@@ -1282,22 +1346,23 @@ fn create_reaction(st: &mut State, ctx: &Ctx, actor: &Actor, target: ReactionTar
             "content is not included in the list",
         );
     }
-    let is_comment = matches!(target, ReactionTarget::Comment { .. });
+    let (created_tpl, exists_tpl): (&Value, &Value) = match target {
+        ReactionTarget::Comment { .. } => {
+            (&t::REACTION_COMMENT_CREATED, &t::REACTION_COMMENT_EXISTS)
+        }
+        ReactionTarget::ReviewComment { .. } => (
+            &t::REACTION_REVIEW_COMMENT_CREATED,
+            &t::REACTION_REVIEW_COMMENT_EXISTS,
+        ),
+        ReactionTarget::Issue { .. } => (&t::REACTION_ISSUE_CREATED, &t::REACTION_ISSUE_EXISTS),
+    };
     let existing = st
         .reactions
         .iter()
         .find(|r| r.target == target && r.content == content && r.user == actor.login)
         .cloned();
     let (status, reaction, template) = match existing {
-        Some(r) => (
-            200,
-            r,
-            if is_comment {
-                &t::REACTION_COMMENT_EXISTS
-            } else {
-                &t::REACTION_ISSUE_EXISTS
-            },
-        ),
+        Some(r) => (200, r, exists_tpl),
         None => {
             let r = Reaction {
                 id: st.next_id(),
@@ -1307,18 +1372,10 @@ fn create_reaction(st: &mut State, ctx: &Ctx, actor: &Actor, target: ReactionTar
                 created_at: Utc::now(),
             };
             st.reactions.push(r.clone());
-            (
-                201,
-                r,
-                if is_comment {
-                    &t::REACTION_COMMENT_CREATED
-                } else {
-                    &t::REACTION_ISSUE_CREATED
-                },
-            )
+            (201, r, created_tpl)
         }
     };
-    let mut v = (*template).clone();
+    let mut v = template.clone();
     set(&mut v, "id", reaction.id);
     set(
         &mut v,
@@ -1750,4 +1807,576 @@ fn repo_installation(st: &mut State, ctx: &Ctx, repo: &str) -> Reply {
         format!("https://github.com/settings/installations/{id}"),
     );
     Reply::json(200, v)
+}
+
+// ----- check runs -----
+
+const CHECK_STATUSES: [&str; 3] = ["queued", "in_progress", "completed"];
+const CHECK_CONCLUSIONS: [&str; 7] = [
+    "action_required",
+    "cancelled",
+    "failure",
+    "neutral",
+    "success",
+    "skipped",
+    "timed_out",
+];
+/// The GitHub Actions app, which owns the check runs the Actions token creates.
+const ACTIONS_APP: (u64, &str) = (15368, "github-actions");
+
+/// GitHub's answer to a body its JSON schema rejects.
+fn invalid_request(detail: &str) -> Reply {
+    Reply::json(
+        422,
+        json!({"message": format!("Invalid request.\n\n{detail}"), "documentation_url": DOCS}),
+    )
+}
+
+fn not_one_of(field: &str, value: &Value, allowed: &[&str]) -> Reply {
+    let list: Vec<String> = allowed.iter().map(|a| format!("{a:?}")).collect();
+    invalid_request(&format!(
+        "For 'properties/{field}', {value} is not one of [{}].",
+        list.join(", ")
+    ))
+}
+
+/// An optional string field: `Ok(None)` when absent or null, 422 when not a string.
+fn opt_str(body: &Value, field: &str) -> Result<Option<String>, Reply> {
+    match body.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(invalid_request(&format!(
+            "For 'properties/{field}', {other} is not a string."
+        ))),
+    }
+}
+
+fn opt_time(body: &Value, field: &str) -> Result<Option<DateTime<Utc>>, Reply> {
+    match opt_str(body, field)? {
+        None => Ok(None),
+        Some(s) => DateTime::parse_from_rfc3339(&s)
+            .map(|t| Some(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                invalid_request(&format!(
+                    "For 'properties/{field}', {s:?} is not a valid date-time."
+                ))
+            }),
+    }
+}
+
+/// The writable fields of a check run in a create or update body, validated as GitHub does:
+/// enums checked, `output` needs `title` and `summary`, a `conclusion` makes the run
+/// `completed`, and `completed` (or a `completed_at`) needs a `conclusion`.
+struct CheckRunFields {
+    name: Option<String>,
+    status: Option<String>,
+    conclusion: Option<String>,
+    external_id: Option<String>,
+    details_url: Option<String>,
+    output: Option<(String, String, Option<String>)>,
+    started_at: Option<DateTime<Utc>>,
+    completed_at: Option<DateTime<Utc>>,
+}
+
+fn check_run_fields(body: &Value, had_conclusion: bool) -> Result<CheckRunFields, Reply> {
+    if !body.is_object() {
+        return Err(Reply::error(400, "Problems parsing JSON"));
+    }
+    let status = opt_str(body, "status")?;
+    if let Some(s) = &status {
+        if !CHECK_STATUSES.contains(&s.as_str()) {
+            return Err(not_one_of("status", &body["status"], &CHECK_STATUSES));
+        }
+    }
+    let conclusion = opt_str(body, "conclusion")?;
+    if let Some(c) = &conclusion {
+        if !CHECK_CONCLUSIONS.contains(&c.as_str()) {
+            return Err(not_one_of(
+                "conclusion",
+                &body["conclusion"],
+                &CHECK_CONCLUSIONS,
+            ));
+        }
+    }
+    let completed_at = opt_time(body, "completed_at")?;
+    let completing = status.as_deref() == Some("completed") || completed_at.is_some();
+    if completing && conclusion.is_none() && !had_conclusion {
+        return Err(invalid_request("\"conclusion\" wasn't supplied."));
+    }
+    let output = match body.get("output") {
+        None | Some(Value::Null) => None,
+        Some(o @ Value::Object(_)) => {
+            let title = opt_str(o, "title")?;
+            let summary = opt_str(o, "summary")?;
+            let text = opt_str(o, "text")?;
+            match (title, summary) {
+                (Some(title), Some(summary)) => {
+                    if summary.chars().count() > MAX_BODY_CHARS {
+                        return Err(Reply::validation(
+                            "CheckRun",
+                            "summary",
+                            "custom",
+                            "Only 65535 characters are allowed; 65536 were supplied.",
+                        ));
+                    }
+                    Some((title, summary, text))
+                }
+                (None, _) => return Err(invalid_request("\"title\" wasn't supplied.")),
+                (_, None) => return Err(invalid_request("\"summary\" wasn't supplied.")),
+            }
+        }
+        Some(other) => {
+            return Err(invalid_request(&format!(
+                "For 'properties/output', {other} is not an object."
+            )))
+        }
+    };
+    Ok(CheckRunFields {
+        name: opt_str(body, "name")?,
+        // A conclusion makes the run completed (GitHub's documented behaviour).
+        status: if conclusion.is_some() {
+            Some("completed".to_string())
+        } else {
+            status
+        },
+        conclusion,
+        external_id: opt_str(body, "external_id")?,
+        details_url: opt_str(body, "details_url")?,
+        output,
+        started_at: opt_time(body, "started_at")?,
+        completed_at,
+    })
+}
+
+fn actor_app(st: &State, actor: &Actor) -> (u64, String) {
+    match actor.kind {
+        ActorKind::Installation { .. } => (st.app.id, st.app.slug.clone()),
+        _ => (ACTIONS_APP.0, ACTIONS_APP.1.to_string()),
+    }
+}
+
+fn is_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `POST /repos/{o}/{r}/check-runs`.
+fn create_check_run(st: &mut State, ctx: &Ctx, actor: &Actor, repo: &str) -> Reply {
+    let f = match check_run_fields(&ctx.body, false) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    let Some(name) = f.name.filter(|n| !n.is_empty()) else {
+        return invalid_request("\"name\" wasn't supplied.");
+    };
+    let head_sha = match opt_str(&ctx.body, "head_sha") {
+        Ok(Some(sha)) => sha,
+        Ok(None) => return invalid_request("\"head_sha\" wasn't supplied."),
+        Err(e) => return e,
+    };
+    if !is_sha(&head_sha) {
+        return Reply::error(422, &format!("No commit found for SHA: {head_sha}"));
+    }
+    let now = Utc::now();
+    let status = f.status.unwrap_or_else(|| "queued".to_string());
+    let completed = status == "completed";
+    let (title, summary, text) = match f.output {
+        Some((t, s, x)) => (Some(t), Some(s), x),
+        None => (None, None, None),
+    };
+    let run = CheckRun {
+        id: st.next_id(),
+        repo: repo.to_string(),
+        name,
+        head_sha,
+        conclusion: f.conclusion,
+        external_id: f.external_id,
+        details_url: f.details_url,
+        title,
+        summary,
+        text,
+        started_at: Some(f.started_at.unwrap_or(now)),
+        completed_at: if completed {
+            Some(f.completed_at.unwrap_or(now))
+        } else {
+            None
+        },
+        app: actor_app(st, actor).1,
+        status,
+        updates: 0,
+    };
+    st.check_runs.push(run.clone());
+    let template = if completed {
+        &t::CHECK_RUN_COMPLETED
+    } else {
+        &t::CHECK_RUN_IN_PROGRESS
+    };
+    let v = check_run_json(st, ctx, &run, template);
+    Reply::json(201, v)
+}
+
+fn find_check_run(st: &State, repo: &str, id: u64) -> Option<usize> {
+    st.check_runs
+        .iter()
+        .position(|c| c.id == id && c.repo.eq_ignore_ascii_case(repo))
+}
+
+/// `GET /repos/{o}/{r}/check-runs/{id}`.
+fn get_check_run(st: &mut State, ctx: &Ctx, repo: &str, id: u64) -> Reply {
+    let Some(i) = find_check_run(st, repo, id) else {
+        return Reply::not_found();
+    };
+    let run = st.check_runs[i].clone();
+    Reply::json(200, check_run_json(st, ctx, &run, &t::CHECK_RUN_UPDATED))
+}
+
+/// `PATCH /repos/{o}/{r}/check-runs/{id}`: the fields given replace the run's; a status other
+/// than `completed` clears the conclusion.
+fn update_check_run(st: &mut State, ctx: &Ctx, repo: &str, id: u64) -> Reply {
+    let Some(i) = find_check_run(st, repo, id) else {
+        return Reply::not_found();
+    };
+    let had_conclusion = st.check_runs[i].conclusion.is_some()
+        && ctx.body.get("status").and_then(Value::as_str) != Some("completed");
+    let f = match check_run_fields(&ctx.body, had_conclusion) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
+    let now = Utc::now();
+    let run = &mut st.check_runs[i];
+    if let Some(name) = f.name.filter(|n| !n.is_empty()) {
+        run.name = name;
+    }
+    if let Some(status) = f.status {
+        if status != "completed" {
+            run.conclusion = None;
+            run.completed_at = None;
+        }
+        run.status = status;
+    }
+    if let Some(c) = f.conclusion {
+        run.conclusion = Some(c);
+    }
+    if run.status == "completed" {
+        run.completed_at = Some(f.completed_at.or(run.completed_at).unwrap_or(now));
+    }
+    if let Some(x) = f.external_id {
+        run.external_id = Some(x);
+    }
+    if let Some(u) = f.details_url {
+        run.details_url = Some(u);
+    }
+    if let Some((title, summary, text)) = f.output {
+        run.title = Some(title);
+        run.summary = Some(summary);
+        run.text = text;
+    }
+    if let Some(s) = f.started_at {
+        run.started_at = Some(s);
+    }
+    run.updates += 1;
+    let run = run.clone();
+    Reply::json(200, check_run_json(st, ctx, &run, &t::CHECK_RUN_UPDATED))
+}
+
+/// `GET /repos/{o}/{r}/commits/{ref}/check-runs?check_name=&status=&filter=&app_id=`: the runs
+/// on the commit (`ref` a sha, or the head branch of a pull request), newest first; `filter`
+/// `latest` (the default) keeps the newest run per app and name, `all` every run.
+fn list_check_runs(st: &mut State, ctx: &Ctx, repo: &str, git_ref: &str) -> Reply {
+    let filter = ctx.q("filter").unwrap_or("latest");
+    if !matches!(filter, "latest" | "all") {
+        return Reply::validation(
+            "CheckRun",
+            "filter",
+            "invalid",
+            "filter is not included in the list",
+        );
+    }
+    let sha = if is_sha(git_ref) {
+        git_ref.to_ascii_lowercase()
+    } else {
+        match st
+            .pulls
+            .iter()
+            .find(|((r, _), p)| r.eq_ignore_ascii_case(repo) && p.head_ref == git_ref)
+        {
+            Some((_, p)) => t::fake_sha(&[p.head_repo.as_bytes(), p.head_ref.as_bytes()]),
+            None => return Reply::error(422, &format!("No commit found for SHA: {git_ref}")),
+        }
+    };
+    let (per_page, page) = page_params(ctx);
+    let mut runs: Vec<CheckRun> = st
+        .check_runs
+        .iter()
+        .rev()
+        .filter(|c| c.repo.eq_ignore_ascii_case(repo) && c.head_sha.eq_ignore_ascii_case(&sha))
+        .filter(|c| ctx.q("check_name").is_none_or(|n| c.name == n))
+        .filter(|c| ctx.q("status").is_none_or(|s| c.status == s))
+        .cloned()
+        .collect();
+    if filter == "latest" {
+        let mut seen = std::collections::HashSet::new();
+        runs.retain(|c| seen.insert((c.app.clone(), c.name.clone())));
+    }
+    let last = runs.len().div_ceil(per_page).max(1);
+    let template = t::CHECK_RUNS_LIST["check_runs"][0].clone();
+    let items: Vec<Value> = runs
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|c| check_run_json(st, ctx, c, &template))
+        .collect();
+    let mut v = t::CHECK_RUNS_LIST.clone();
+    set(&mut v, "total_count", runs.len());
+    set(&mut v, "check_runs", Value::Array(items));
+    with_links(Reply::json(200, v), ctx, page, last)
+}
+
+fn check_run_json(st: &mut State, ctx: &Ctx, c: &CheckRun, template: &Value) -> Value {
+    let mut v = template.clone();
+    let repo = c.repo.as_str();
+    let api = format!("{}/repos/{repo}/check-runs/{}", ctx.base, c.id);
+    set(&mut v, "id", c.id);
+    set(&mut v, "node_id", t::b64(&format!("08:CheckRun{}", c.id)));
+    set(&mut v, "head_sha", c.head_sha.clone());
+    set(&mut v, "external_id", c.external_id.clone());
+    set(&mut v, "url", api.clone());
+    set(
+        &mut v,
+        "html_url",
+        format!("https://github.com/{repo}/runs/{}", c.id),
+    );
+    set(&mut v, "details_url", c.details_url.clone());
+    set(&mut v, "status", c.status.clone());
+    set(&mut v, "conclusion", c.conclusion.clone());
+    set(&mut v, "started_at", c.started_at.map(ts));
+    set(&mut v, "completed_at", c.completed_at.map(ts));
+    set(
+        &mut v,
+        "output",
+        json!({
+            "title": c.title,
+            "summary": c.summary,
+            "text": c.text,
+            "annotations_count": 0,
+            "annotations_url": format!("{api}/annotations"),
+        }),
+    );
+    set(&mut v, "name", c.name.clone());
+    // One check suite per app and commit.
+    let suite = 600_000_000 + repo_id(&format!("{repo}@{}#{}", c.head_sha, c.app)) % 100_000_000;
+    set(&mut v, "check_suite", json!({ "id": suite }));
+    if let Some(app) = v.get_mut("app") {
+        let (id, slug) = if c.app == ACTIONS_APP.1 {
+            (ACTIONS_APP.0, ACTIONS_APP.1.to_string())
+        } else {
+            (st.app.id, st.app.slug.clone())
+        };
+        rewrite(
+            app,
+            &[
+                ("apps/octoapp", &format!("apps/{slug}")),
+                ("https://api.github.com", &ctx.base),
+            ],
+        );
+        set(app, "id", id);
+        set(app, "slug", slug.clone());
+        set(app, "name", slug);
+        set(app, "node_id", t::b64(&format!("03:Integration{id}")));
+    }
+    // The repository's open pull requests whose head is this commit.
+    let tpl = template["pull_requests"][0].clone();
+    let mut pulls: Vec<(u64, crate::Pull)> = st
+        .pulls
+        .iter()
+        .filter(|((r, _), p)| {
+            // Pull requests from forks are not listed, as on GitHub.
+            r.eq_ignore_ascii_case(repo)
+                && p.head_repo.eq_ignore_ascii_case(repo)
+                && t::fake_sha(&[p.head_repo.as_bytes(), p.head_ref.as_bytes()]) == c.head_sha
+        })
+        .map(|((_, n), p)| (*n, p.clone()))
+        .collect();
+    pulls.sort_by_key(|(n, _)| *n);
+    let rid = repo_id(repo);
+    let pulls: Vec<Value> = pulls
+        .into_iter()
+        .map(|(n, p)| {
+            let mut x = tpl.clone();
+            set(&mut x, "url", format!("{}/repos/{repo}/pulls/{n}", ctx.base));
+            set(&mut x, "id", 500_000_000 + n);
+            set(&mut x, "number", n);
+            let side = |r: &str, sha: String| {
+                json!({
+                    "ref": r,
+                    "sha": sha,
+                    "repo": {"id": rid, "url": format!("{}/repos/{repo}", ctx.base), "name": repo.split('/').nth(1).unwrap_or(repo)},
+                })
+            };
+            set(
+                &mut x,
+                "head",
+                side(&p.head_ref, c.head_sha.clone()),
+            );
+            set(
+                &mut x,
+                "base",
+                side(
+                    &p.base_ref,
+                    t::fake_sha(&[repo.as_bytes(), p.base_ref.as_bytes()]),
+                ),
+            );
+            x
+        })
+        .collect();
+    set(&mut v, "pull_requests", Value::Array(pulls));
+    v
+}
+
+// ----- review comments -----
+
+fn review_comment_json(st: &mut State, ctx: &Ctx, c: &ReviewComment, template: &Value) -> Value {
+    let mut v = template.clone();
+    let repo = c.repo.as_str();
+    let api = format!("{}/repos/{repo}/pulls/comments/{}", ctx.base, c.id);
+    let html = format!(
+        "https://github.com/{repo}/pull/{}#discussion_r{}",
+        c.pull, c.id
+    );
+    let pull_api = format!("{}/repos/{repo}/pulls/{}", ctx.base, c.pull);
+    set(&mut v, "url", api.clone());
+    set(&mut v, "pull_request_review_id", c.review_id);
+    set(&mut v, "id", c.id);
+    set(
+        &mut v,
+        "node_id",
+        format!(
+            "PRRC_{}",
+            t::b64(&format!("PullRequestReviewComment{}", c.id))
+        ),
+    );
+    set(&mut v, "diff_hunk", c.diff_hunk.clone());
+    set(&mut v, "path", c.path.clone());
+    let (head, base) = match st.pulls.get(&(c.repo.clone(), c.pull)) {
+        Some(p) => (
+            t::fake_sha(&[p.head_repo.as_bytes(), p.head_ref.as_bytes()]),
+            t::fake_sha(&[repo.as_bytes(), p.base_ref.as_bytes()]),
+        ),
+        None => (
+            t::fake_sha(&[repo.as_bytes(), c.pull.to_string().as_bytes()]),
+            t::fake_sha(&[repo.as_bytes(), b"base"]),
+        ),
+    };
+    set(&mut v, "commit_id", head);
+    set(&mut v, "original_commit_id", base);
+    // `position` (deprecated) is null on an outdated diff, like `line`.
+    set(&mut v, "position", c.line);
+    set(&mut v, "original_position", c.line.unwrap_or(1));
+    match c.in_reply_to_id {
+        Some(id) => set(&mut v, "in_reply_to_id", id),
+        // A comment that starts a thread has no `in_reply_to_id` at all.
+        None => {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("in_reply_to_id");
+            }
+        }
+    }
+    let uid = st.user_id(&c.user);
+    set(
+        &mut v,
+        "user",
+        t::user(&ctx.base, &c.user, uid, c.user.ends_with("[bot]")),
+    );
+    set(&mut v, "body", c.body.clone());
+    set(&mut v, "created_at", ts(c.created_at));
+    set(&mut v, "updated_at", ts(c.created_at));
+    set(&mut v, "html_url", html.clone());
+    set(&mut v, "pull_request_url", pull_api.clone());
+    set(
+        &mut v,
+        "author_association",
+        author_association(st, repo, &c.user),
+    );
+    set(
+        &mut v,
+        "_links",
+        json!({"self": {"href": api}, "html": {"href": html}, "pull_request": {"href": pull_api}}),
+    );
+    set(&mut v, "start_line", c.start_line);
+    set(&mut v, "original_start_line", c.start_line);
+    set(
+        &mut v,
+        "start_side",
+        c.start_line.map(|_| "RIGHT".to_string()),
+    );
+    set(&mut v, "line", c.line);
+    set(&mut v, "original_line", c.line.unwrap_or(1));
+    set(&mut v, "side", "RIGHT");
+    v
+}
+
+/// `GET /repos/{o}/{r}/pulls/{n}/comments?per_page=&page=`: oldest first, + `Link`.
+fn list_review_comments(st: &mut State, ctx: &Ctx, repo: &str, pull: u64) -> Reply {
+    if let Err(e) = check_issue(st, repo, pull) {
+        return e;
+    }
+    let (per_page, page) = page_params(ctx);
+    let all: Vec<ReviewComment> = st
+        .review_comments
+        .iter()
+        .filter(|c| c.repo.eq_ignore_ascii_case(repo) && c.pull == pull)
+        .cloned()
+        .collect();
+    let last = all.len().div_ceil(per_page).max(1);
+    let template = t::first(&t::REVIEW_COMMENTS_LIST);
+    let items: Vec<Value> = all
+        .iter()
+        .skip((page - 1) * per_page)
+        .take(per_page)
+        .map(|c| review_comment_json(st, ctx, c, &template))
+        .collect();
+    with_links(Reply::json(200, Value::Array(items)), ctx, page, last)
+}
+
+/// `POST /repos/{o}/{r}/pulls/{n}/comments/{id}/replies` `{body}`: a reply in the thread of
+/// comment `id` (to the thread's first comment when `id` is itself a reply, as GitHub does).
+fn reply_to_review_comment(
+    st: &mut State,
+    ctx: &Ctx,
+    actor: &Actor,
+    repo: &str,
+    pull: u64,
+    id: u64,
+) -> Reply {
+    let Some(target) = st
+        .review_comments
+        .iter()
+        .find(|c| c.id == id && c.pull == pull && c.repo.eq_ignore_ascii_case(repo))
+        .cloned()
+    else {
+        return Reply::not_found();
+    };
+    let body = match body_field(ctx) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    let reply = ReviewComment {
+        id: st.next_id(),
+        repo: target.repo.clone(),
+        pull,
+        review_id: st.next_id(),
+        user: actor.login.clone(),
+        body,
+        path: target.path.clone(),
+        line: target.line,
+        start_line: target.start_line,
+        diff_hunk: target.diff_hunk.clone(),
+        in_reply_to_id: Some(target.in_reply_to_id.unwrap_or(target.id)),
+        created_at: Utc::now(),
+    };
+    st.review_comments.push(reply.clone());
+    let v = review_comment_json(st, ctx, &reply, &t::REVIEW_COMMENT_REPLY);
+    Reply::json(201, v).header(
+        "location",
+        format!("{}/repos/{repo}/pulls/comments/{}", ctx.base, reply.id),
+    )
 }

@@ -78,6 +78,38 @@ fixture!(
     AUTHENTICATED_USER,
     "user-get-authenticated.response.200.default.json"
 );
+fixture!(
+    CHECK_RUN_COMPLETED,
+    "check-run-create.response.201.example-of-completed-conclusion.json"
+);
+fixture!(
+    CHECK_RUN_IN_PROGRESS,
+    "check-run-create.response.201.example-of-in-progress-conclusion.json"
+);
+fixture!(
+    CHECK_RUN_UPDATED,
+    "check-run-update.response.200.default.json"
+);
+fixture!(
+    CHECK_RUNS_LIST,
+    "check-runs-list-for-ref.response.200.default.json"
+);
+fixture!(
+    REVIEW_COMMENTS_LIST,
+    "pull-review-comments-list-all.response.200.default.json"
+);
+fixture!(
+    REVIEW_COMMENT_REPLY,
+    "pull-review-comment-reply-create.response.201.default.json"
+);
+fixture!(
+    REACTION_REVIEW_COMMENT_CREATED,
+    "reaction-create-for-pull-review-comment.response.201.default.json"
+);
+fixture!(
+    REACTION_REVIEW_COMMENT_EXISTS,
+    "reaction-create-for-pull-review-comment.response.200.default.json"
+);
 
 /// Every fixture, for the self-check test.
 #[cfg(test)]
@@ -102,6 +134,14 @@ pub(crate) fn all() -> Vec<&'static Value> {
         &REPO_INSTALLATION,
         &RUN_JOBS,
         &AUTHENTICATED_USER,
+        &CHECK_RUN_COMPLETED,
+        &CHECK_RUN_IN_PROGRESS,
+        &CHECK_RUN_UPDATED,
+        &CHECK_RUNS_LIST,
+        &REVIEW_COMMENTS_LIST,
+        &REVIEW_COMMENT_REPLY,
+        &REACTION_REVIEW_COMMENT_CREATED,
+        &REACTION_REVIEW_COMMENT_EXISTS,
     ]
 }
 
@@ -224,7 +264,7 @@ mod tests {
     /// The unpatched templates already deserialize with octocrab's models.
     #[test]
     fn fixtures_deserialize_with_octocrab_models() {
-        assert_eq!(all().len(), 19);
+        assert_eq!(all().len(), 27);
         let _: models::issues::Comment = de("comment created", &COMMENT_CREATED);
         let _: models::issues::Comment = de("comment updated", &COMMENT_UPDATED);
         let _: Vec<models::issues::Comment> = de("comments list", &COMMENTS_LIST);
@@ -247,6 +287,22 @@ mod tests {
         let _: models::Author = de("user", &COLLABORATOR_PERMISSION["user"]);
         let _: models::issues::Issue = de("issue", &ISSUE);
         let _: models::Author = de("authenticated user", &AUTHENTICATED_USER);
+        for r in [
+            &*REACTION_REVIEW_COMMENT_CREATED,
+            &*REACTION_REVIEW_COMMENT_EXISTS,
+        ] {
+            let _: models::reactions::Reaction = de("review comment reaction", r);
+        }
+        let _: Vec<models::pulls::Comment> = de("review comments", &REVIEW_COMMENTS_LIST);
+        let _: models::pulls::Comment = de("review comment reply", &REVIEW_COMMENT_REPLY);
+        for c in [
+            &*CHECK_RUN_COMPLETED,
+            &*CHECK_RUN_IN_PROGRESS,
+            &*CHECK_RUN_UPDATED,
+        ] {
+            assert!(c["id"].is_u64() && c["output"]["title"].is_string());
+        }
+        assert_eq!(CHECK_RUNS_LIST["total_count"], 1);
         let _: Vec<models::Label> = de("issue labels", &ISSUE["labels"]);
         // The jobs example lacks `run_attempt` and `created_at` (the schema requires
         // `created_at`; real answers carry both), which octocrab's `Job` needs: the fake adds them.

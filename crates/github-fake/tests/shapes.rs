@@ -109,6 +109,10 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     ("422 bad reaction", "extra $.errors[].message", VALIDATION),
     ("422 too many permissions", "extra $.errors[].message", VALIDATION),
     ("installation token", "missing $.repositories", "only a token narrowed to repositories lists them (repository_selection `all`)"),
+    ("review comments listed", "missing $[].in_reply_to_id", "only a reply has it (the schema's `in_reply_to_id` is optional); the example is a reply"),
+    ("review comments listed", "type $[].start_line null != integer", NULLABLE),
+    ("review comments listed", "type $[].original_start_line null != integer", NULLABLE),
+    ("review comments listed", "type $[].start_side null != string", NULLABLE),
 ];
 
 /// Real comments carry it (`../shared/fixtures/github-api/recorded/triagebot/post_comment_02-*`);
@@ -163,6 +167,42 @@ async fn every_response_has_the_shape_of_githubs_documented_example() {
     fake.set_comparison(repo, "main", "fix", 2, 1);
     fake.set_run_jobs(repo, 30433642, &[("build", "failure"), ("lint", "success")]);
     let existing = fake.add_comment(repo, 7, "alice", "/jules status");
+    fake.add_pull(repo, 13, "jules/fix", repo, "main");
+    let sha = fake.pull_head_sha(repo, 13).unwrap();
+    let review_comment = fake.add_review_comment(
+        repo,
+        12,
+        42,
+        "octo-dev",
+        "/jules rename this",
+        "src/lib.rs",
+        Some(4),
+        Some(2),
+        "@@ -1,3 +1,4 @@",
+    );
+    // A single-line comment that starts a thread (no `in_reply_to_id`, no start line).
+    fake.add_review_comment(
+        repo,
+        12,
+        42,
+        "octo-dev",
+        "and this",
+        "a.rs",
+        Some(1),
+        None,
+        "@@",
+    );
+    fake.add_actions_token("ghs_actions");
+    let actions = Some("token ghs_actions");
+    let (_, _, run) = raw(
+        &fake,
+        "POST",
+        &format!("/repos/{repo}/check-runs"),
+        actions,
+        Some(json!({"name": "Jules", "head_sha": sha, "external_id": "s0", "details_url": "https://example.com"})),
+    )
+    .await;
+    let run_id = run["id"].as_u64().expect("a check run");
     fake.add_issue(repo, "CI is failing", &["bug"]);
     let pat = Some("token ghp_pat");
     let jwt = format!("Bearer {}", jwt());
@@ -349,6 +389,98 @@ async fn every_response_has_the_shape_of_githubs_documented_example() {
             None,
             200,
             "workflow-run-jobs-list.response.200.default.json",
+            "",
+        ),
+        (
+            "check run created in progress",
+            "POST",
+            format!("/repos/{repo}/check-runs"),
+            actions,
+            Some(json!({
+                "name": "Build", "head_sha": sha, "status": "in_progress", "external_id": "s1",
+                "details_url": "https://jules.google.com/session/s1",
+                "output": {"title": "Working", "summary": "Plan", "text": ""},
+            })),
+            201,
+            "check-run-create.response.201.example-of-in-progress-conclusion.json",
+            "",
+        ),
+        (
+            "check run created completed",
+            "POST",
+            format!("/repos/{repo}/check-runs"),
+            actions,
+            Some(json!({
+                "name": "Lint", "head_sha": sha, "status": "completed", "conclusion": "neutral",
+                "external_id": "s2", "details_url": "https://example.com",
+                "started_at": "2018-05-04T01:14:52Z", "completed_at": "2018-05-04T01:14:52Z",
+                "output": {"title": "Done", "summary": "Nothing to do", "text": "none"},
+            })),
+            201,
+            "check-run-create.response.201.example-of-completed-conclusion.json",
+            "",
+        ),
+        (
+            "check run updated",
+            "PATCH",
+            format!("/repos/{repo}/check-runs/{run_id}"),
+            actions,
+            Some(json!({
+                "status": "completed", "conclusion": "success",
+                "output": {"title": "Done", "summary": "PR #12", "text": "t"},
+            })),
+            200,
+            "check-run-update.response.200.default.json",
+            "",
+        ),
+        (
+            "check runs listed",
+            "GET",
+            format!("/repos/{repo}/commits/{sha}/check-runs?check_name=Jules"),
+            pat,
+            None,
+            200,
+            "check-runs-list-for-ref.response.200.default.json",
+            "",
+        ),
+        (
+            "review comments listed",
+            "GET",
+            format!("/repos/{repo}/pulls/12/comments"),
+            pat,
+            None,
+            200,
+            "pull-review-comments-list-all.response.200.default.json",
+            "",
+        ),
+        (
+            "review comment reply",
+            "POST",
+            format!("/repos/{repo}/pulls/12/comments/{review_comment}/replies"),
+            pat,
+            Some(json!({"body": "On it"})),
+            201,
+            "pull-review-comment-reply-create.response.201.default.json",
+            "",
+        ),
+        (
+            "review comment reaction created",
+            "POST",
+            format!("/repos/{repo}/pulls/comments/{review_comment}/reactions"),
+            pat,
+            Some(json!({"content": "eyes"})),
+            201,
+            "reaction-create-for-pull-review-comment.response.201.default.json",
+            "",
+        ),
+        (
+            "review comment reaction exists",
+            "POST",
+            format!("/repos/{repo}/pulls/comments/{review_comment}/reactions"),
+            pat,
+            Some(json!({"content": "eyes"})),
+            200,
+            "reaction-create-for-pull-review-comment.response.200.default.json",
             "",
         ),
         // No REST issue example among the copies: the `issue` of a real webhook payload.
