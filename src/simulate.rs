@@ -386,6 +386,14 @@ impl Shell for Rehearsal<'_> {
             },
             Effect::Archive { session } => format!("archive {session}"),
             Effect::ReactToReviewComment { .. } => "react 👀 to the review comment".to_owned(),
+            Effect::PublishCheck { pull, view } => {
+                let check = crate::engine::checks::check_run(view, &self.settings.command_prefix);
+                format!(
+                    "set the `{}` check run on #{pull}'s head commit: {}",
+                    crate::engine::checks::NAME,
+                    check.title
+                )
+            }
             Effect::ReplyInThread { reply, .. } => {
                 format!("reply in the review thread: {}", first_line(&reply.body()))
             }

@@ -1617,3 +1617,142 @@ async fn stop_and_a_merged_pull_request_archive_the_session() {
     let twice = world.run("pull_request", &merged, &[]);
     assert_eq!(twice.outputs["action-taken"], "ignored");
 }
+
+/// The pull-request loop in Action mode, with real payloads: a session on a pull request is
+/// its `Jules` check run; a line comment's own event waits for its review; the submitted review
+/// sends every `/jules` line to the session as one message and answers in the thread; closing
+/// the pull request unmerged archives the session and concludes the check run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reviews_reach_the_session_and_its_check_run_follows_it() {
+    let world = World::new().await;
+    world.github.add_pull(REPO, 2, "changes", REPO, "master");
+    let labeled_pull = fixture(
+        "pull_request.labeled.json",
+        &[("/label/name", json!("jules-bridge"))],
+    );
+    let started = world.run("pull_request", &labeled_pull, &[]);
+    assert_eq!(
+        started.outputs["action-taken"], "created",
+        "{}",
+        started.stdout
+    );
+    let session = started.outputs["session-name"].clone();
+    let checks = world.github.check_runs(REPO);
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    assert_eq!(checks[0].name, "Jules");
+    assert_eq!(checks[0].external_id.as_deref(), Some(session.as_str()));
+    assert_eq!(
+        Some(checks[0].head_sha.clone()),
+        world.github.pull_head_sha(REPO, 2)
+    );
+    assert_eq!(checks[0].status, "queued");
+
+    // A reviewer comments on two lines, one without a command, in review 237895671.
+    let review = 237895671;
+    let hunk = "@@ -1 +1 @@\n-# Hello-World\n+# Hello World";
+    let asked = world.github.add_review_comment(
+        REPO,
+        2,
+        review,
+        "Codertocat",
+        "/jules use a title case heading",
+        "README.md",
+        Some(1),
+        None,
+        hunk,
+    );
+    world.github.add_review_comment(
+        REPO,
+        2,
+        review,
+        "Codertocat",
+        "Nice.",
+        "README.md",
+        Some(3),
+        None,
+        hunk,
+    );
+    let also = world.github.add_review_comment(
+        REPO,
+        2,
+        review,
+        "Codertocat",
+        "/jules and fix the typo below",
+        "README.md",
+        Some(5),
+        Some(4),
+        hunk,
+    );
+    // The line comment's own event: read with its review, nothing done yet.
+    let writes = github_writes(&world.github).len();
+    let comment_event = fixture(
+        "pull_request_review_comment.created.json",
+        &[
+            ("/comment/body", json!("/jules use a title case heading")),
+            ("/comment/id", json!(asked)),
+        ],
+    );
+    let alone = world.run("pull_request_review_comment", &comment_event, &[]);
+    assert_eq!(alone.outputs["action-taken"], "ignored");
+    assert_eq!(github_writes(&world.github).len(), writes);
+    assert!(steering_received(&world.client, &session).await.is_empty());
+
+    // The review is submitted: one message with both requests and their lines.
+    let submitted = fixture("pull_request_review.submitted.json", &[]);
+    let run = world.run("pull_request_review", &submitted, &[]);
+    assert_eq!(run.outputs["action-taken"], "messaged", "{}", run.stdout);
+    let received = steering_received(&world.client, &session).await;
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert!(
+        received[0].starts_with(
+            "message: use a title case heading\n\n(Review comment on README.md, line 1:)"
+        ),
+        "{}",
+        received[0]
+    );
+    assert!(
+        received[0].contains("and fix the typo below\n\n(Review comment on README.md, lines 4-5:)")
+    );
+    // 👀 on the two comments that asked, and one answer in the first one's thread.
+    let eyes: Vec<u64> = world
+        .github
+        .reactions()
+        .iter()
+        .filter_map(|reaction| match &reaction.target {
+            ReactionTarget::ReviewComment { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(eyes, [asked, also]);
+    let replies: Vec<_> = world
+        .github
+        .review_comments(REPO, 2)
+        .into_iter()
+        .filter(|comment| comment.in_reply_to_id.is_some())
+        .collect();
+    assert_eq!(replies.len(), 1, "{replies:?}");
+    assert_eq!(replies[0].in_reply_to_id, Some(asked));
+    assert!(
+        replies[0].body.starts_with("Sent to Jules: [session "),
+        "{}",
+        replies[0].body
+    );
+    assert_eq!(
+        world.github.check_runs(REPO).len(),
+        1,
+        "still one check run"
+    );
+
+    // Closed without merging: archived, and the check run concluded.
+    let closed = fixture("pull_request.closed.json", &[]);
+    let stop = world.run("pull_request", &closed, &[]);
+    assert_eq!(stop.outputs["action-taken"], "stopped", "{}", stop.stdout);
+    assert!(world.client.get_session(&session).await.unwrap().archived);
+    assert!(world
+        .status_comment(2)
+        .body
+        .contains("Stopped because the pull request was closed"));
+    let check = &world.github.check_runs(REPO)[0];
+    assert_eq!(check.status, "completed", "{check:?}");
+    assert!(check.conclusion.is_some(), "{check:?}");
+}

@@ -123,6 +123,7 @@ impl Inputs {
             command_prefix,
             require_plan_approval: env.bool_input("require-plan-approval", true)?,
             archive_on_close: env.bool_input("archive-on-close", true)?,
+            check_runs: env.bool_input("check-run", true)?,
             automation_mode,
             starting_branch: env.input("starting-branch"),
             allowed_bots: list("allowed-bots"),

@@ -1,5 +1,6 @@
 //! The decisions: pure logic, no I/O.
 
+pub mod checks;
 pub mod ci_fixer;
 pub mod command;
 pub mod comment;

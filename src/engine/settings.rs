@@ -15,6 +15,8 @@ pub struct Settings {
     pub require_plan_approval: bool,
     /// Archive a session when its pull request is merged or closed.
     pub archive_on_close: bool,
+    /// Mirror a session on a pull request as its `Jules` check run.
+    pub check_runs: bool,
     pub automation_mode: AutomationMode,
     /// Overrides the starting branch (default: the PR's head branch, else the default branch).
     pub starting_branch: Option<String>,
@@ -110,6 +112,7 @@ impl Default for Settings {
             command_prefix: "/jules".into(),
             require_plan_approval: true,
             archive_on_close: true,
+            check_runs: true,
             automation_mode: AutomationMode::AutoCreatePr,
             starting_branch: None,
             allowed_bots: Vec::new(),

@@ -142,6 +142,7 @@ impl Handler<'_> {
                 self.reply(repo, *issue, reply.kind(), &reply.body())
                     .await?
             }
+            Effect::PublishCheck { pull, view } => self.publish_check(repo, *pull, view).await,
             Effect::ReactToReviewComment { comment } => {
                 if let Err(error) = self.github.react_to_review_comment(repo, *comment).await {
                     tracing::warn!(%error, "could not add the reaction");

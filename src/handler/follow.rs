@@ -106,6 +106,9 @@ impl Handler<'_> {
             return Ok(progress.view);
         };
         self.show_view(&progress.view, report, None).await?;
+        if let Some(pull) = progress.check_on.filter(|_| self.settings.check_runs) {
+            self.publish_check(&report.repo, pull, &progress.view).await;
+        }
         if let Some(pull) = progress.pull {
             if linked.insert(pull) {
                 self.link_pull_request(&progress.view, report, pull).await?;

@@ -8,6 +8,7 @@
 //! server mode, the store); `crate::simulate` has the read-only one.
 
 mod apply;
+mod checks;
 pub mod follow;
 mod gather;
 mod status;

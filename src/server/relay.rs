@@ -438,6 +438,9 @@ async fn relay_session(
     let comment_id = handler
         .show_view(&progress.view, &report, notice.as_deref())
         .await?;
+    if let Some(pull) = progress.check_on.filter(|_| settings.check_runs) {
+        handler.publish_check(&repo, pull, &progress.view).await;
+    }
     if let Some(pull) = progress.pull {
         // Idempotent (it looks for its marker on the pull request first), so a failure is
         // tried again the next time the session is relayed; never fatal to the relay.

@@ -372,6 +372,39 @@ pub fn open(conversation: &Conversation, settings: &Settings, facts: &Facts) -> 
 
 /// The next step of one piece of work.
 pub fn decide(request: &Request<'_>, work: &Work, facts: &Facts) -> Step {
+    with_check_run(request, decide_work(request, work, facts))
+}
+
+/// On a pull request, the session's check run mirrors what its status comment shows.
+fn with_check_run(request: &Request<'_>, step: Step) -> Step {
+    let Some(pull) = request
+        .issue
+        .filter(|issue| issue.is_pull_request && request.settings.check_runs)
+    else {
+        return step;
+    };
+    let Step::Plan(mut plan) = step else {
+        return step;
+    };
+    let mut effects = Vec::with_capacity(plan.effects.len() + 1);
+    for effect in plan.effects {
+        let check = match &effect {
+            Effect::PublishStatus(update) if update.issue == pull.number => {
+                Some(Effect::PublishCheck {
+                    pull: pull.number,
+                    view: Box::new(update.view.clone()),
+                })
+            }
+            _ => None,
+        };
+        effects.push(effect);
+        effects.extend(check);
+    }
+    plan.effects = effects;
+    Step::Plan(plan)
+}
+
+fn decide_work(request: &Request<'_>, work: &Work, facts: &Facts) -> Step {
     match work {
         Work::Start {
             trigger,

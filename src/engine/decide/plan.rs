@@ -173,6 +173,9 @@ pub enum Effect {
     ReplyInThread { comment: u64, reply: Reply },
     /// Post or edit the issue's one status comment.
     PublishStatus(Box<StatusUpdate>),
+    /// Create or update the session's `Jules` check run on the pull request's head commit.
+    /// A courtesy: without the `checks: write` permission it is logged, never fatal.
+    PublishCheck { pull: u64, view: Box<SessionView> },
     /// Post the "queued" comment, or edit the one an earlier request left.
     PublishQueued {
         issue: u64,

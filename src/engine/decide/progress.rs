@@ -17,6 +17,9 @@ pub struct Progress {
     /// none): it gets its own status comment once, whose signed marker links it to the
     /// session, so its reviews and its closing reach the session.
     pub pull: Option<u64>,
+    /// The session's own pull request in this repository, whose `Jules` check run mirrors
+    /// the session.
+    pub check_on: Option<u64>,
     /// Whether the session still needs following. A finished one needs none until a message
     /// wakes it (`COMPLETED` is not final in Jules).
     pub keep_following: bool,
@@ -56,14 +59,15 @@ pub fn progress(
                 prefix: prefix.to_owned(),
             },
         });
-    let pull = reported_on.and_then(|(repo, issue)| {
+    let check_on = reported_on.and_then(|(repo, _)| {
         session
             .pull_request()
             .and_then(|pr| super::pull_number_in(repo, &pr.url))
-            .filter(|&number| number != issue)
     });
+    let pull = check_on.filter(|&number| Some(number) != reported_on.map(|(_, issue)| issue));
     Progress {
         pull,
+        check_on,
         keep_following: !view.state.is_finished(),
         question,
         view,
