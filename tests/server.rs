@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{client_for, manual_fake, step, KEY};
+use common::{client_for, manual_fake, steering_received, step, KEY};
 use github_fake::FakeGitHub;
 use hmac::{Hmac, KeyInit, Mac};
 use jules_bridge::jules::{JulesClient, State};
@@ -1405,6 +1405,78 @@ async fn the_pull_request_jules_opened_is_linked_and_merging_it_archives_the_ses
         world
             .status_body(pull)
             .contains("Stopped because the pull request was merged")
+    })
+    .await;
+    bridge.stop().await;
+}
+
+/// The same pull-request loop in server mode (a GitHub App): a labeled pull request's session
+/// is its check run, and a submitted review reaches it as one message answered in the thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_review_reaches_the_pull_requests_session_in_server_mode() {
+    let world = World::new(Db::Sqlite).await;
+    let bridge = world.start(1).await;
+    let pull = 7;
+    world.github.add_pull(REPO, pull, "feature", REPO, "main");
+    let here = |name: &str, changes: &[(&str, Value)]| {
+        let mut payload = fixture(name, changes);
+        payload["repository"] = labeled()["repository"].clone();
+        payload["installation"] = labeled()["installation"].clone();
+        payload["sender"] = labeled()["sender"].clone();
+        payload["pull_request"]["number"] = json!(pull);
+        payload["pull_request"]["head"]["repo"]["full_name"] = json!(REPO);
+        payload
+    };
+    let label = here(
+        "pull_request.labeled.json",
+        &[("/label/name", json!("jules-bridge"))],
+    );
+    assert_eq!(world.deliver(&bridge, "pull_request", &label).await, 202);
+    eventually("the pull request's status comment appears", || async {
+        !world.status_body(pull).is_empty()
+    })
+    .await;
+    let session = session_of(&world, pull).await;
+    eventually("its check run exists", || async {
+        world
+            .github
+            .check_runs(REPO)
+            .iter()
+            .any(|run| run.external_id.as_deref() == Some(session.as_str()))
+    })
+    .await;
+
+    let reviewer = labeled()["sender"]["login"].as_str().unwrap().to_owned();
+    let asked = world.github.add_review_comment(
+        REPO,
+        pull,
+        237895671,
+        &reviewer,
+        "/jules handle the empty input here",
+        "src/main.rs",
+        Some(12),
+        None,
+        "@@ -10,3 +10,4 @@\n+    let input = read();",
+    );
+    let mut review = here("pull_request_review.submitted.json", &[]);
+    review["review"]["user"] = labeled()["sender"].clone();
+    assert_eq!(
+        world.deliver(&bridge, "pull_request_review", &review).await,
+        202
+    );
+    eventually("Jules received the review as a message", || async {
+        steering_received(&world.client, &session)
+            .await
+            .iter()
+            .any(|m| m.starts_with("message: handle the empty input here\n\n(Review comment on src/main.rs, line 12:)"))
+    })
+    .await;
+    eventually("the thread has the answer", || async {
+        world
+            .github
+            .review_comments(REPO, pull)
+            .iter()
+            .any(|c| c.in_reply_to_id == Some(asked) && c.body.starts_with("Sent to Jules"))
     })
     .await;
     bridge.stop().await;
