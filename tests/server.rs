@@ -1407,6 +1407,11 @@ async fn the_pull_request_jules_opened_is_linked_and_merging_it_archives_the_ses
             .contains("Stopped because the pull request was merged")
     })
     .await;
+    assert_eq!(
+        world.bot_comments(pull).len(),
+        1,
+        "one status comment on the pull request, edited in place"
+    );
     bridge.stop().await;
 }
 

@@ -207,10 +207,10 @@ pub fn stopped_notice(how: &str, prefix: &str) -> String {
     )
 }
 
-/// The notice on the status comment the bridge posts on a pull request Jules opened for the
-/// session of `issue`: the issue's status comment is the one kept current.
+/// The notice on the status comment the bridge keeps on a pull request Jules opened for the
+/// session of `issue`.
 pub fn opened_for(issue: u64) -> String {
-    format!("Jules opened this pull request for #{issue}; the status there is kept up to date. Reviews and `/jules` commands here reach the same session.")
+    format!("Jules opened this pull request for #{issue}. Reviews and `/jules` commands here reach the same session.")
 }
 
 /// Jules did not start the session: what happened and who can fix it, in plain words.

@@ -254,10 +254,9 @@ impl Handler<'_> {
 }
 
 impl Handler<'_> {
-    /// Posts the session's status comment on the pull request Jules opened for it, unless one
-    /// with a valid marker for this session is there already: its signed marker is what links
-    /// the pull request's reviews and closing to the session (the issue's status comment
-    /// stays the one kept current).
+    /// Keeps the session's status comment on the pull request Jules opened for it: posted the
+    /// first time, edited in place after (only when its text changed). Its signed marker is
+    /// what links the pull request's reviews and closing to the session.
     pub async fn link_pull_request(
         &self,
         view: &SessionView,
@@ -265,21 +264,28 @@ impl Handler<'_> {
         pull: u64,
     ) -> Result<(), HandlerError> {
         let thread = self.thread(&report.repo, pull).await?;
-        let linked = thread.comments.iter().any(|comment| {
-            matches!(
-                self.settings.identity.marker_key.check(&comment.body, &report.repo, pull),
-                MarkerCheck::Verified(marker) if marker.session == view.name
-            )
+        let existing = thread.comments.iter().rev().find_map(|comment| {
+            match self
+                .settings
+                .identity
+                .marker_key
+                .check(&comment.body, &report.repo, pull)
+            {
+                MarkerCheck::Verified(marker) if marker.session == view.name => {
+                    Some(StatusComment {
+                        id: comment.id,
+                        body: comment.body.clone(),
+                    })
+                }
+                _ => None,
+            }
         });
-        if linked {
-            return Ok(());
-        }
         self.publish_view(
             &report.repo,
             pull,
             view,
             report.requester.as_deref(),
-            None,
+            existing.as_ref(),
             Some(&crate::engine::comment::opened_for(report.issue)),
         )
         .await?;
