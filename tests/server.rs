@@ -1394,6 +1394,7 @@ async fn the_pull_request_jules_opened_is_linked_and_merging_it_archives_the_ses
             ("/number", json!(pull)),
             ("/repository", labeled()["repository"].clone()),
             ("/installation", labeled()["installation"].clone()),
+            ("/sender", labeled()["sender"].clone()),
         ],
     );
     assert_eq!(world.deliver(&bridge, "pull_request", &merged).await, 202);
@@ -1405,6 +1406,12 @@ async fn the_pull_request_jules_opened_is_linked_and_merging_it_archives_the_ses
         world
             .status_body(pull)
             .contains("Stopped because the pull request was merged")
+    })
+    .await;
+    eventually("the issue hears it too", || async {
+        world
+            .status_body(109)
+            .contains(&format!("Stopped from #{pull}"))
     })
     .await;
     assert_eq!(

@@ -207,10 +207,16 @@ pub fn stopped_notice(how: &str, prefix: &str) -> String {
     )
 }
 
+/// The notice on an issue's status comment when its session was stopped from `pull` (its pull
+/// request merged or closed, `/jules stop` there).
+pub fn stopped_from(pull: u64) -> String {
+    format!("Stopped from #{pull}: the session is archived (Jules keeps its history).")
+}
+
 /// The notice on the status comment the bridge keeps on a pull request Jules opened for the
 /// session of `issue`.
-pub fn opened_for(issue: u64) -> String {
-    format!("Jules opened this pull request for #{issue}. Reviews and `/jules` commands here reach the same session.")
+pub fn opened_for(issue: u64, prefix: &str) -> String {
+    format!("Jules opened this pull request for #{issue}. Reviews and `{prefix}` commands here reach the same session.")
 }
 
 /// Jules did not start the session: what happened and who can fix it, in plain words.

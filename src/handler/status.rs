@@ -286,7 +286,10 @@ impl Handler<'_> {
             view,
             report.requester.as_deref(),
             existing.as_ref(),
-            Some(&crate::engine::comment::opened_for(report.issue)),
+            Some(&crate::engine::comment::opened_for(
+                report.issue,
+                &self.settings.command_prefix,
+            )),
         )
         .await?;
         Ok(())

@@ -299,13 +299,25 @@ async fn track(
         let same_issue = existing.repo.eq_ignore_ascii_case(&report.repo.to_string())
             && existing.issue == report.issue as i64;
         if !same_issue {
-            // A session reports to the issue it was started for, whatever points at it later.
-            tracing::warn!(
-                session = %session.name,
-                tracked_on = %format!("{}#{}", existing.repo, existing.issue),
-                asked_for = %format!("{}#{}", report.repo, report.issue),
-                "not moving a tracked session to another issue"
-            );
+            // A session reports to the issue it was started for, whatever points at it later
+            // (the pull request Jules opened, a review there): it stays tracked on that issue,
+            // is relayed again after a message, and its issue hears when it was stopped.
+            let stopped = outcome.archived.as_deref() == Some(session.name.as_str());
+            let updated = TrackedSession {
+                active: !stopped,
+                ..existing.clone()
+            };
+            state
+                .store
+                .upsert_session(&updated)
+                .await
+                .map_err(store_failure)?;
+            if stopped {
+                let notice = crate::engine::comment::stopped_from(report.issue);
+                super::relay::tell_stopped(state, &updated, &notice).await;
+            } else {
+                state.relay_wake.notify_one();
+            }
             return Ok(());
         }
     }

@@ -589,6 +589,31 @@ fn start(
     let branch_head = branch.clone();
     let issue = known!(issue_facts(request, facts));
     let found_here = known!(found_session(request, Some(&branch_head), facts));
+    // A retried attempt whose first attempt created this very session (the request tag in
+    // its prompt says so) only reports it: its text is the session's prompt already, so it
+    // is never sent again as a message, and nothing is replaced.
+    if let (Found::Session(found), Some(_), Some(tag)) = (
+        &found_here,
+        request.settings.attempt.recheck_before_create,
+        this_request_tag(request),
+    ) {
+        if request_tag_of(&found.session.prompt) == Some(tag.as_str()) {
+            let view = known!(view_of(&found.session, facts));
+            return publish(
+                issue_number(request),
+                found,
+                &found.session,
+                view,
+                None,
+                Vec::new(),
+                Vec::new(),
+                (
+                    ActionTaken::Created,
+                    format!("created {}", found.session.name),
+                ),
+            );
+        }
+    }
     let mut replaced = None;
     match &found_here {
         Found::Foreign { session, .. } => return refuse_foreign(request, session),
@@ -646,11 +671,7 @@ fn start(
         .title
         .clone()
         .unwrap_or_else(|| short_title(&format!("#{number} {}", conversation_issue.title)));
-    let trigger_key = request
-        .comment
-        .map(|comment| format!("c{}", comment.id))
-        .unwrap_or_else(|| format!("label-{}", settings.attempt.trigger_id));
-    let tag = RequestTag::new(request_tag::for_issue(repo, number, &trigger_key)).ok();
+    let tag = this_request_tag(request);
     let branch = settings.starting_branch.clone().unwrap_or(branch);
     let new = new_session(settings, &prompt, repo, &branch, title, tag.clone());
     // A request queued earlier has a "queued" comment: it becomes the status comment.
@@ -745,6 +766,23 @@ fn start(
         Vec::new(),
         (ActionTaken::Created, reason),
     )
+}
+
+/// The request tag of a request on an issue: it names the issue and what triggered the
+/// request (the comment or review, else this attempt's trigger id), so every attempt of the
+/// same request carries the same tag.
+fn this_request_tag(request: &Request<'_>) -> Option<RequestTag> {
+    let issue = request.issue?;
+    let trigger_key = request
+        .comment
+        .map(|comment| format!("c{}", comment.id))
+        .unwrap_or_else(|| format!("label-{}", request.settings.attempt.trigger_id));
+    RequestTag::new(request_tag::for_issue(
+        &request.repo.name,
+        issue.number,
+        &trigger_key,
+    ))
+    .ok()
 }
 
 /// A retried attempt first looks for the session its crashed predecessor created.
@@ -1081,6 +1119,15 @@ fn pull_closed(request: &Request<'_>, merged: bool, head: &str, facts: &Facts) -
     if !request.settings.archive_on_close {
         return Plan::only(ActionTaken::Ignored, "archive_on_close is off");
     }
+    // Archiving steers a session: the same rule as every other way in, quietly (nobody asked
+    // in a conversation). A stale-bot closing pull requests archives nothing.
+    match authorize(request.sender, request.settings, facts.permission.as_ref()) {
+        Authorization::Need(query) => return Step::Need(query),
+        Authorization::Ignored(reason) | Authorization::Refused { reason, .. } => {
+            return Plan::only(ActionTaken::Ignored, reason)
+        }
+        Authorization::Allowed => {}
+    }
     let found_here = known!(found_session(request, Some(head), facts));
     let found = match &found_here {
         Found::Session(found) => found,
@@ -1093,6 +1140,17 @@ fn pull_closed(request: &Request<'_>, merged: bool, head: &str, facts: &Facts) -
         }
     };
     let session = &found.session;
+    // A session that opened a pull request of its own serves that one: closing the pull
+    // request it was started on (superseded by Jules') leaves it alone.
+    let own_pull = session
+        .pull_request()
+        .and_then(|pr| pull_number_in(&request.repo.name, &pr.url));
+    if let Some(own) = own_pull.filter(|&own| own != issue_number(request)) {
+        return Plan::only(
+            ActionTaken::Ignored,
+            format!("{} serves its own pull request #{own}", session.name),
+        );
+    }
     if !facts.archived {
         if session.archived {
             return Plan::only(
@@ -1235,8 +1293,9 @@ fn fix_ci(request: &Request<'_>, run: &WorkflowRun, facts: &Facts) -> Step {
     };
     if on_branch >= policy.max_per_branch_per_day {
         let reason = format!(
-            "the CI fixer already started {on_branch} sessions on `{}` in the last 24 hours (at most {})",
-            run.head_branch, policy.max_per_branch_per_day
+            "the CI fixer already started {on_branch} sessions on {} in the last 24 hours (at most {})",
+            escape::inline(&run.head_branch),
+            policy.max_per_branch_per_day
         );
         // The newest fixer status comment on the target says so (an edit, so a run that
         // keeps failing never adds a comment per failure).

@@ -183,6 +183,26 @@ pub(super) fn decide(
     });
     let mut effects = reactions;
     effects.append(&mut plan.effects);
+    // What the review asked that it cannot carry is answered too, not dropped.
+    if let Some((line, reason)) = asked.malformed.clone() {
+        effects.push(reply(
+            &request,
+            Reply::Malformed {
+                line,
+                reason,
+                prefix: settings.command_prefix.clone(),
+                trigger_label: settings.trigger_label.clone(),
+            },
+        ));
+    } else if !asked.elsewhere.is_empty() {
+        effects.push(reply(
+            &request,
+            Reply::NotInAReview {
+                commands: asked.elsewhere.clone(),
+                prefix: settings.command_prefix.clone(),
+            },
+        ));
+    }
     // A short answer in the thread the request came from, with the session's link.
     if let (true, Some(view), Some(&comment)) = (reached_jules, session, asked_in.first()) {
         effects.push(Effect::ReplyInThread {

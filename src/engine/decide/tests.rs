@@ -238,6 +238,7 @@ fn world_with(issue: IssueFacts, acts: Vec<Activity>) -> impl Fn(&Query, &mut Fa
                 .insert(name.clone(), (session("IN_PROGRESS"), activities(2)));
         }
         Query::Admission { .. } => facts.admission = Some(Admission::Go),
+        Query::Permission { .. } => facts.permission = Some(Permission::Write),
         Query::StaleBase { .. } => facts.stale_base = Some(None),
         Query::EarlierAttempt { .. } => facts.earlier_attempt = Some(None),
         other => panic!("unexpected question {other:?}"),
@@ -971,7 +972,15 @@ fn a_merged_or_closed_pull_request_archives_its_session_unless_turned_off() {
             &pull_closed(merged),
             found(session("AWAITING_USER_FEEDBACK"), None),
         );
-        assert_eq!(closed.asked[0], Query::IssueSession { issue: 2 });
+        assert_eq!(
+            closed.asked[..2],
+            [
+                Query::Permission {
+                    login: "Codertocat".into()
+                },
+                Query::IssueSession { issue: 2 }
+            ]
+        );
         assert!(matches!(&closed.tried[..], [Attempt::Archive { .. }]));
         assert_eq!(closed.verdict().0, ActionTaken::Stopped);
         let notice = closed.status().unwrap().notice.clone().unwrap();
@@ -991,6 +1000,33 @@ fn a_merged_or_closed_pull_request_archives_its_session_unless_turned_off() {
         found(session("IN_PROGRESS"), None),
     );
     assert!(off.asked.is_empty() && off.tried.is_empty());
+    // Closed by someone without write access (a stale-bot, a former contributor): nothing.
+    let by_reader = walk(
+        Mode::Action,
+        &settings(),
+        &pull_closed(true),
+        Facts::default(),
+        |query, facts| match query {
+            Query::Permission { .. } => facts.permission = Some(Permission::Read),
+            other => panic!("asked {other:?}"),
+        },
+        jules_says_yes,
+    );
+    assert_eq!(by_reader.verdict().0, ActionTaken::Ignored);
+    assert!(by_reader.tried.is_empty() && by_reader.plan.effects.is_empty());
+    // A session that opened a pull request of its own is left to serve it.
+    let serving = action(
+        &settings(),
+        &pull_closed(false),
+        found(
+            with_pull_request(
+                session("COMPLETED"),
+                "https://github.com/Codertocat/Hello-World/pull/9",
+            ),
+            None,
+        ),
+    );
+    assert!(serving.tried.is_empty(), "{serving:?}");
     // No session on the pull request, or another repository's: nothing done, nothing said.
     let foreign = IssueFacts {
         found: Found::Foreign {
@@ -1206,4 +1242,26 @@ fn a_jules_pull_request_nothing_links_yet_finds_the_session_that_opened_it() {
         .asked
         .iter()
         .any(|query| matches!(query, Query::SessionOfPull { .. })));
+}
+
+#[test]
+fn a_retried_command_never_sends_its_text_to_the_session_its_first_attempt_created() {
+    let event = commented("/jules fix the typo");
+    let EventKind::CommentCreated { comment, .. } = &event.kind else {
+        panic!("a comment")
+    };
+    let repo = &event.repo.as_ref().unwrap().name;
+    let tag = crate::engine::request_tag::for_issue(repo, 1, &format!("c{}", comment.id));
+    let mut created = session("QUEUED");
+    created.prompt = format!("fix the typo\n\n<!-- jules-bridge-request: {tag} -->");
+    let retried = Settings {
+        attempt: crate::engine::settings::Attempt {
+            recheck_before_create: Some(chrono::Utc::now()),
+            ..Default::default()
+        },
+        ..settings()
+    };
+    let transcript = action(&retried, &event, found(created, None));
+    assert!(transcript.tried.is_empty(), "{transcript:?}");
+    assert_eq!(transcript.verdict().0, ActionTaken::Created);
 }
