@@ -1293,7 +1293,7 @@ fn fix_ci(request: &Request<'_>, run: &WorkflowRun, facts: &Facts) -> Step {
     };
     if on_branch >= policy.max_per_branch_per_day {
         let reason = format!(
-            "the CI fixer already started {on_branch} sessions on {} in the last 24 hours (at most {})",
+            "the CI fixer already started {on_branch} sessions on `{}` in the last 24 hours (at most {})",
             escape::inline(&run.head_branch),
             policy.max_per_branch_per_day
         );
