@@ -1458,6 +1458,16 @@ async fn a_review_reaches_the_pull_requests_session_in_server_mode() {
     })
     .await;
 
+    // Jules writes its plan: the relay turns the check run into "action required".
+    step(&world.jules, 2).await;
+    eventually("the check run asks for the approval", || async {
+        world.github.check_runs(REPO).iter().any(|run| {
+            run.external_id.as_deref() == Some(session.as_str())
+                && run.conclusion.as_deref() == Some("action_required")
+        })
+    })
+    .await;
+
     let reviewer = labeled()["sender"]["login"].as_str().unwrap().to_owned();
     let asked = world.github.add_review_comment(
         REPO,

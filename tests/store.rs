@@ -138,6 +138,7 @@ store_tests!(
     drop_installation_and_queue_depth,
     sessions,
     progress_never_reactivates,
+    a_session_on_a_pull_request_is_remembered_as_such,
     session_deactivation_and_counts,
     relayed_is_recorded_once,
     queued_requests_fifo,
@@ -220,10 +221,50 @@ fn session(name: &str, repo: &str, issue: i64, created_at: Timestamp) -> Tracked
         active: true,
         created_at,
         checked_at: None,
+        on_pull: false,
     }
 }
 
 // ---- tests ----------------------------------------------------------------------------------
+
+/// A session started on a pull request is remembered as such (its check run is there), and a
+/// relay's progress keeps it.
+async fn a_session_on_a_pull_request_is_remembered_as_such(store: Arc<dyn Store>) {
+    let on_pull = TrackedSession {
+        on_pull: true,
+        ..session("sessions/9", "o/r", 12, at(-60))
+    };
+    store.upsert_session(&on_pull).await.unwrap();
+    store
+        .upsert_session(&session("sessions/10", "o/r", 13, at(-50)))
+        .await
+        .unwrap();
+    let read = store.get_session("sessions/9").await.unwrap().unwrap();
+    assert!(read.on_pull);
+    store
+        .record_progress(&TrackedSession {
+            state: "IN_PROGRESS".into(),
+            ..read
+        })
+        .await
+        .unwrap();
+    assert!(
+        store
+            .get_session("sessions/9")
+            .await
+            .unwrap()
+            .unwrap()
+            .on_pull
+    );
+    assert!(
+        !store
+            .get_session("sessions/10")
+            .await
+            .unwrap()
+            .unwrap()
+            .on_pull
+    );
+}
 
 async fn progress_never_reactivates(store: Arc<dyn Store>) {
     let created = at(-60);

@@ -324,6 +324,7 @@ async fn run_once(options: &Options, bridge: &Path, n: usize, run: usize) -> any
                 active: true,
                 created_at: Utc::now(),
                 checked_at: Some(Utc::now()),
+                on_pull: false,
             })
             .await?;
     }

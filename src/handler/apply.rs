@@ -167,6 +167,9 @@ impl Handler<'_> {
                 record.report = Some(Report {
                     repo: repo.clone(),
                     issue: update.issue,
+                    on_pull: request
+                        .issue
+                        .is_some_and(|issue| issue.is_pull_request && issue.number == update.issue),
                     status_comment_id: Some(id),
                     requester: update.requester.clone(),
                 });

@@ -100,7 +100,7 @@ impl Handler<'_> {
             &activities,
             requester,
             &self.settings.command_prefix,
-            report.map(|report| (&report.repo, report.issue)),
+            report.map(|report| (&report.repo, report.issue, report.on_pull)),
         );
         let Some(report) = report else {
             return Ok(progress.view);

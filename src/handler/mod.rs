@@ -46,6 +46,8 @@ pub struct Outcome {
 pub struct Report {
     pub repo: RepoName,
     pub issue: u64,
+    /// `issue` is a pull request: the session's check run is on it.
+    pub on_pull: bool,
     pub status_comment_id: Option<u64>,
     pub requester: Option<String>,
 }

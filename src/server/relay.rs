@@ -411,6 +411,7 @@ async fn relay_session(
     let report = Report {
         repo: repo.clone(),
         issue: tracked.issue as u64,
+        on_pull: tracked.on_pull,
         status_comment_id: tracked.status_comment_id.map(|id| id as u64),
         requester: tracked.requester.clone(),
     };
@@ -419,7 +420,7 @@ async fn relay_session(
         all,
         tracked.requester.as_deref(),
         &settings.command_prefix,
-        Some((&repo, report.issue)),
+        Some((&repo, report.issue, report.on_pull)),
     );
     let newest = new
         .iter()
@@ -582,6 +583,7 @@ pub async fn tell_stopped(state: &Arc<AppState>, tracked: &TrackedSession, notic
         let report = Report {
             repo: repo.clone(),
             issue: tracked.issue as u64,
+            on_pull: tracked.on_pull,
             status_comment_id: tracked.status_comment_id.map(|id| id as u64),
             requester: tracked.requester.clone(),
         };

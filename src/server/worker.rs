@@ -342,6 +342,7 @@ async fn track(
         active: outcome.archived.as_deref() != Some(session.name.as_str()),
         created_at: existing.as_ref().map_or_else(Utc::now, |s| s.created_at),
         checked_at: None,
+        on_pull: report.on_pull,
     };
     state
         .store

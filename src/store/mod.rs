@@ -228,6 +228,9 @@ pub struct TrackedSession {
     pub created_at: Timestamp,
     /// When the relay last looked at this session on its own (not through the list page).
     pub checked_at: Option<Timestamp>,
+    /// The session reports on a pull request (it was started there): the relay keeps its
+    /// `Jules` check run on it current.
+    pub on_pull: bool,
 }
 
 /// One queued session request (over a repository's limits).

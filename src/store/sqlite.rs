@@ -49,6 +49,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "jules calls",
         include_str!("../../migrations/sqlite/0004_jules_calls.sql"),
     ),
+    (
+        5,
+        "session on a pull request",
+        include_str!("../../migrations/sqlite/0005_on_pull.sql"),
+    ),
 ];
 
 fn migrator() -> Migrator {
@@ -177,7 +182,7 @@ macro_rules! delivery_columns {
 macro_rules! session_columns {
     () => {
         "name, repo, issue, installation_id, status_comment_id, requester, state, update_time, \
-         last_activity_time, active, created_at, checked_at"
+         last_activity_time, active, created_at, checked_at, on_pull"
     };
 }
 
@@ -218,6 +223,7 @@ fn session_from_row(row: &SqliteRow) -> StoreResult<TrackedSession> {
         active: row.try_get("active")?,
         created_at: from_micros(row.try_get("created_at")?)?,
         checked_at: opt_from_micros(row.try_get("checked_at")?)?,
+        on_pull: row.try_get("on_pull")?,
     })
 }
 
@@ -613,14 +619,16 @@ impl Store for SqliteStore {
     async fn upsert_session(&self, s: &TrackedSession) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO sessions (name, repo, issue, installation_id, status_comment_id, \
-             requester, state, update_time, last_activity_time, active, created_at, checked_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+             requester, state, update_time, last_activity_time, active, created_at, checked_at, \
+             on_pull) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
              ON CONFLICT (name) DO UPDATE SET repo = excluded.repo, issue = excluded.issue, \
              installation_id = excluded.installation_id, \
              status_comment_id = excluded.status_comment_id, requester = excluded.requester, \
              state = excluded.state, update_time = excluded.update_time, \
              last_activity_time = excluded.last_activity_time, active = excluded.active, \
-             created_at = excluded.created_at, checked_at = excluded.checked_at",
+             created_at = excluded.created_at, checked_at = excluded.checked_at, \
+             on_pull = excluded.on_pull",
         )
         .bind(&s.name)
         .bind(&s.repo)
@@ -634,6 +642,7 @@ impl Store for SqliteStore {
         .bind(s.active)
         .bind(micros(s.created_at))
         .bind(s.checked_at.map(micros))
+        .bind(s.on_pull)
         .execute(&self.writer)
         .await?;
         Ok(())

@@ -17,8 +17,8 @@ pub struct Progress {
     /// none): it gets its own status comment once, whose signed marker links it to the
     /// session, so its reviews and its closing reach the session.
     pub pull: Option<u64>,
-    /// The session's own pull request in this repository, whose `Jules` check run mirrors
-    /// the session.
+    /// The pull request whose `Jules` check run mirrors the session: the one it was started
+    /// on, else the one it opened.
     pub check_on: Option<u64>,
     /// Whether the session still needs following. A finished one needs none until a message
     /// wakes it (`COMPLETED` is not final in Jules).
@@ -40,7 +40,7 @@ pub fn progress(
     activities: &[Activity],
     requester: Option<&str>,
     prefix: &str,
-    reported_on: Option<(&RepoName, u64)>,
+    reported_on: Option<(&RepoName, u64, bool)>,
 ) -> Progress {
     let view = SessionView::new(session, activities);
     let question = (view.state == State::AwaitingUserFeedback)
@@ -59,12 +59,17 @@ pub fn progress(
                 prefix: prefix.to_owned(),
             },
         });
-    let check_on = reported_on.and_then(|(repo, _)| {
+    let own_pull = reported_on.and_then(|(repo, _, _)| {
         session
             .pull_request()
             .and_then(|pr| super::pull_number_in(repo, &pr.url))
     });
-    let pull = check_on.filter(|&number| Some(number) != reported_on.map(|(_, issue)| issue));
+    let pull = own_pull.filter(|&number| Some(number) != reported_on.map(|(_, issue, _)| issue));
+    // The check run is on the pull request the session was started on, else on its own.
+    let check_on = reported_on
+        .filter(|&(_, _, on_pull)| on_pull)
+        .map(|(_, issue, _)| issue)
+        .or(own_pull);
     Progress {
         pull,
         check_on,
@@ -102,7 +107,7 @@ mod tests {
             &activities,
             Some("alice"),
             "/jules",
-            Some((&repo(), 1)),
+            Some((&repo(), 1, false)),
         );
         let question = waiting.question.unwrap();
         assert_eq!(question.activity, "a2", "the newest question");
@@ -111,7 +116,7 @@ mod tests {
         assert!(body.contains("Postgres or SQLite?"), "{body}");
         assert!(waiting.keep_following);
         // Working again: nothing to ask; finished: nothing more to follow.
-        let here = Some((&repo(), 1));
+        let here = Some((&repo(), 1, false));
         assert!(
             progress(&session("IN_PROGRESS"), &activities, None, "/jules", here)
                 .question
@@ -136,17 +141,17 @@ mod tests {
         let repo = repo();
         let here = with_pr("https://github.com/octo/app/pull/12");
         assert_eq!(
-            progress(&here, &[], None, "/jules", Some((&repo, 3))).pull,
+            progress(&here, &[], None, "/jules", Some((&repo, 3, false))).pull,
             Some(12)
         );
         // The session's own pull request, or one in another repository: nothing to link.
         assert_eq!(
-            progress(&here, &[], None, "/jules", Some((&repo, 12))).pull,
+            progress(&here, &[], None, "/jules", Some((&repo, 12, false))).pull,
             None
         );
         let elsewhere = with_pr("https://github.com/octo/other/pull/12");
         assert_eq!(
-            progress(&elsewhere, &[], None, "/jules", Some((&repo, 3))).pull,
+            progress(&elsewhere, &[], None, "/jules", Some((&repo, 3, false))).pull,
             None
         );
         assert_eq!(progress(&here, &[], None, "/jules", None).pull, None);
