@@ -501,6 +501,28 @@ fn found_session(request: &Request<'_>, head: Option<&str>, facts: &Facts) -> Re
     }
 }
 
+/// `session` read again after an effect, with its activities, once known.
+fn reread_of<'f>(
+    session: &Session,
+    facts: &'f Facts,
+) -> Result<(&'f Session, &'f [crate::jules::Activity]), Step> {
+    facts
+        .reread
+        .get(&session.name)
+        .map(|(after, activities)| (after, activities.as_slice()))
+        .ok_or(Step::Need(Query::Reread {
+            session: session.name.clone(),
+        }))
+}
+
+/// A command that needs the issue's session, on an issue without one: said, nothing done.
+fn no_session(request: &Request<'_>, reason: &str) -> Step {
+    let none = Reply::NoSession {
+        prefix: request.settings.command_prefix.clone(),
+    };
+    Plan::then(vec![reply(request, none)], ActionTaken::Ignored, reason)
+}
+
 /// The activities of `session`, once known (none for a session that has no create time:
 /// a sparse create answer has no activities yet).
 fn activities_of<'f>(
@@ -837,11 +859,7 @@ fn message(
             text: text.to_owned(),
         });
     }
-    let Some((after, activities)) = facts.reread.get(&session.name) else {
-        return Step::Need(Query::Reread {
-            session: session.name.clone(),
-        });
-    };
+    let (after, activities) = known!(reread_of(session, facts));
     let view = SessionView::new(after, activities);
     // Jules will not stop for a revised plan once one was approved: say so now, before it
     // runs.
@@ -904,25 +922,10 @@ fn approve(request: &Request<'_>, plan_prefix: Option<&str>, facts: &Facts) -> S
     let found = match &found_here {
         Found::Session(found) => found,
         Found::Foreign { session, .. } => return refuse_foreign(request, session),
-        Found::Nothing => {
-            return Plan::then(
-                vec![reply(
-                    request,
-                    Reply::NoSession {
-                        prefix: prefix.clone(),
-                    },
-                )],
-                ActionTaken::Ignored,
-                "there is no session to approve",
-            )
-        }
+        Found::Nothing => return no_session(request, "there is no session to approve"),
     };
     if facts.approved {
-        let Some((after, activities)) = facts.reread.get(&found.session.name) else {
-            return Step::Need(Query::Reread {
-                session: found.session.name.clone(),
-            });
-        };
+        let (after, activities) = known!(reread_of(&found.session, facts));
         let plan_id = facts
             .activities
             .get(&found.session.name)
@@ -1023,16 +1026,7 @@ fn refresh(request: &Request<'_>, facts: &Facts) -> Step {
             )
         }
         Found::Foreign { session, .. } => refuse_foreign(request, session),
-        Found::Nothing => Plan::then(
-            vec![reply(
-                request,
-                Reply::NoSession {
-                    prefix: request.settings.command_prefix.clone(),
-                },
-            )],
-            ActionTaken::Ignored,
-            "there is no session for this issue",
-        ),
+        Found::Nothing => no_session(request, "there is no session for this issue"),
     }
 }
 
@@ -1044,18 +1038,7 @@ fn stop(request: &Request<'_>, facts: &Facts) -> Step {
     let found = match &found_here {
         Found::Session(found) => found,
         Found::Foreign { session, .. } => return refuse_foreign(request, session),
-        Found::Nothing => {
-            return Plan::then(
-                vec![reply(
-                    request,
-                    Reply::NoSession {
-                        prefix: prefix.clone(),
-                    },
-                )],
-                ActionTaken::Ignored,
-                "there is no session to stop",
-            )
-        }
+        Found::Nothing => return no_session(request, "there is no session to stop"),
     };
     let session = &found.session;
     if !facts.archived {
@@ -1087,11 +1070,7 @@ fn stop(request: &Request<'_>, facts: &Facts) -> Step {
             session: session.name.clone(),
         });
     }
-    let Some((after, activities)) = facts.reread.get(&session.name) else {
-        return Step::Need(Query::Reread {
-            session: session.name.clone(),
-        });
-    };
+    let (after, activities) = known!(reread_of(session, facts));
     publish(
         issue_number(request),
         found,
@@ -1162,11 +1141,7 @@ fn pull_closed(request: &Request<'_>, merged: bool, head: &str, facts: &Facts) -
             session: session.name.clone(),
         });
     }
-    let Some((after, activities)) = facts.reread.get(&session.name) else {
-        return Step::Need(Query::Reread {
-            session: session.name.clone(),
-        });
-    };
+    let (after, activities) = known!(reread_of(session, facts));
     let why = if merged {
         "because the pull request was merged"
     } else {
